@@ -30,8 +30,10 @@ func (b bytesOnly) Get(ctx context.Context, k string) ([]byte, error) { return b
 func (b bytesOnly) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
 	return b.s.Set(ctx, k, v, ttl)
 }
-func (b bytesOnly) Delete(ctx context.Context, k ...string) (int, error) { return b.s.Delete(ctx, k...) }
-func (b bytesOnly) Close() error                                         { return b.s.Close() }
+func (b bytesOnly) Delete(ctx context.Context, k ...string) (int, error) {
+	return b.s.Delete(ctx, k...)
+}
+func (b bytesOnly) Close() error { return b.s.Close() }
 
 // setup is one store flavour the facade must work on.
 type setup struct {
