@@ -91,7 +91,10 @@ type Clearer interface {
 
 // Leaser grants a short exclusive lease on a key, across processes when the
 // store is shared. ok is false when another owner holds it. release gives
-// it up and never frees a lease that has since passed to another owner.
+// it up and never frees a lease that has since passed to another owner;
+// release is never nil (a no-op when ok is false). ttl bounds the lease so
+// that a crashed owner cannot hold it forever: pass a positive ttl (zero,
+// as everywhere at the store level, means no expiry).
 //
 // Fallback: an [Adder] on a lease key with a random owner token; release
 // reads the token before deleting, which is NOT atomic (a lease that expires
@@ -127,7 +130,8 @@ type ExpiryReader interface {
 // mutations stay visible to every reader.
 //
 // A key written with SetValue can be read only with GetValue (and vice versa
-// for bytes, except that []byte values are interchangeable).
+// for bytes, except that []byte values are interchangeable): Get of a key
+// holding a value other than []byte returns an error wrapping [ErrCorrupt].
 type ValueStore interface {
 	Store
 

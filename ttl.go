@@ -36,7 +36,8 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // ExpiryTime converts a store-level TTL into an absolute deadline.
 // It reports ok=false when the TTL asks to store nothing (negative). A zero
 // deadline means the entry never expires (ttl is zero or [NoExpiry], or so
-// large that the deadline would overflow).
+// large that the deadline would overflow). An entry is expired once the
+// current time is at or past its deadline.
 func ExpiryTime(now time.Time, ttl time.Duration) (deadline time.Time, ok bool) {
 	switch {
 	case ttl < 0:

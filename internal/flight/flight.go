@@ -40,9 +40,13 @@ type Group[K comparable, V any] struct {
 // is in progress; otherwise it waits for that load. fn runs in a goroutine
 // of its own on context.WithoutCancel(ctx) bounded by timeout (no bound if
 // timeout <= 0), so a caller that gives up (its ctx ends; Do then returns
-// ctx.Err()) fails nobody else. shared reports whether the result came from
+// ctx.Err()) fails nobody else. A caller whose ctx is already done gets
+// ctx.Err() and starts nothing. shared reports whether the result came from
 // a load started by another caller.
 func (g *Group[K, V]) Do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error)) (v V, err error, shared bool) {
+	if err := ctx.Err(); err != nil { // nobody would wait for a load started now
+		return v, err, false
+	}
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = make(map[K]*call[V])

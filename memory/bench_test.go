@@ -1,0 +1,132 @@
+package memory
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"testing"
+)
+
+const (
+	benchKeys  = 100_000
+	benchTrace = 1 << 20
+)
+
+// benchCache returns a cache holding keys 0..benchKeys-1 and a Zipf(1.01)
+// trace over them (each key present, so every Get hits).
+func benchCache(b *testing.B) (*Cache[int, int], []int) {
+	b.Helper()
+	c := Must(Options[int, int]{MaxEntries: benchKeys})
+	b.Cleanup(func() { c.Close() })
+	for i := range benchKeys {
+		c.Set(i, i)
+	}
+	z := zipfTrace(1, 1.01, benchKeys, benchTrace)
+	trace := make([]int, len(z))
+	for i, k := range z {
+		trace[i] = int(k)
+	}
+	return c, trace
+}
+
+func BenchmarkGet(b *testing.B) {
+	c, trace := benchCache(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c.Get(trace[i&(benchTrace-1)])
+		i++
+	}
+}
+
+func BenchmarkGetParallel(b *testing.B) {
+	c, trace := benchCache(b)
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(rand.New(rand.NewPCG(seed.Add(1), 0)).IntN(benchTrace))
+		for pb.Next() {
+			c.Get(trace[i&(benchTrace-1)])
+			i++
+		}
+	})
+}
+
+// BenchmarkSet measures updates of present keys.
+func BenchmarkSet(b *testing.B) {
+	c, trace := benchCache(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := trace[i&(benchTrace-1)]
+		c.Set(k, i)
+		i++
+	}
+}
+
+func BenchmarkSetParallel(b *testing.B) {
+	c, trace := benchCache(b)
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(rand.New(rand.NewPCG(seed.Add(1), 0)).IntN(benchTrace))
+		for pb.Next() {
+			c.Set(trace[i&(benchTrace-1)], i)
+			i++
+		}
+	})
+}
+
+// benchStore returns a store holding benchKeys 100-byte values and a Zipf
+// trace of their keys.
+func benchStore(b *testing.B) (*Store, []string) {
+	b.Helper()
+	s, err := NewStore(StoreOptions{MaxEntries: benchKeys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	val := make([]byte, 100)
+	keys := make([]string, benchKeys)
+	for i := range keys {
+		keys[i] = "key:" + strconv.Itoa(i)
+		s.Set(ctx, keys[i], val, 0)
+	}
+	z := zipfTrace(1, 1.01, benchKeys, benchTrace)
+	trace := make([]string, len(z))
+	for i, k := range z {
+		trace[i] = keys[k]
+	}
+	return s, trace
+}
+
+func BenchmarkStoreGet(b *testing.B) {
+	s, trace := benchStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Get(ctx, trace[i&(benchTrace-1)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkStoreSet(b *testing.B) {
+	s, trace := benchStore(b)
+	ctx := context.Background()
+	val := make([]byte, 100)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := s.Set(ctx, trace[i&(benchTrace-1)], val, 0); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -1,0 +1,516 @@
+package memory
+
+import (
+	"fmt"
+	"hash/maphash"
+	"iter"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/flight"
+)
+
+// Cache is an in-process cache of Go values keyed by K, bounded by entry
+// count or weight with W-TinyLFU eviction, with per-entry TTL. Values are
+// kept by reference: Get returns the very value that was Set, so a pointer
+// comes back identical and mutations through it are visible to every
+// reader. Keys are not validated.
+//
+// A Cache is safe for concurrent use. Create it with [New] or [Must]; the
+// zero value is not usable. Call [Cache.Close] when done with it.
+type Cache[K comparable, V any] struct {
+	c *core[K, V]
+}
+
+// core is the state of a Cache. Background goroutines (expiry, loads)
+// reference the core only, so the public Cache can become unreachable and
+// its cleanup can stop them.
+type core[K comparable, V any] struct {
+	// Set by New, read-only afterwards.
+	clock       cachekit.Clock
+	ttl         time.Duration
+	weigher     func(K, V) uint32
+	onEvict     func(K, V, Reason)
+	stats       bool
+	loadTimeout time.Duration
+	interval    time.Duration
+	seed        maphash.Seed
+
+	mu       sync.Mutex        // protects every field below, up to wg
+	data     map[K]*node[K, V] // every stored entry, live or expired
+	policy   policy[K, V]      // eviction lists and frequency sketch
+	expiry   expiryHeap[K, V]  // entries with an expiry, soonest first
+	loads    map[K]uint64      // ticket of each GetOrLoad load in progress
+	loadSeq  uint64            // last ticket handed out
+	closed   bool              // Close was called
+	expiring bool              // an expiry goroutine is running
+	stop     chan struct{}     // closed to stop that goroutine
+
+	wg      sync.WaitGroup // expiry goroutines; Add under mu while !closed
+	callers sync.WaitGroup // GetOrLoad calls in progress; Add under mu while !closed
+	group   flight.Group[K, V]
+
+	// Counters, only touched when stats is true.
+	hits, misses, evictions, expirations, loadCount, loadErrors atomic.Uint64
+}
+
+// evicted is an entry to report to OnEvict once the lock is released.
+type evicted[K comparable, V any] struct {
+	key    K
+	value  V
+	reason Reason
+}
+
+// New returns a cache configured by opts, or an error when opts are
+// invalid (see [Options] for the rules).
+func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
+	o, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	capacity := uint64(o.MaxEntries)
+	if o.MaxWeight > 0 {
+		capacity = o.MaxWeight
+	}
+	c := &core[K, V]{
+		clock:       o.Clock,
+		ttl:         o.TTL,
+		weigher:     o.Weigher,
+		onEvict:     o.OnEvict,
+		stats:       o.Stats,
+		loadTimeout: o.LoadTimeout,
+		interval:    o.CleanupInterval,
+		seed:        maphash.MakeSeed(),
+		data:        make(map[K]*node[K, V]),
+		policy:      newPolicy[K, V](capacity),
+	}
+	pub := &Cache[K, V]{c: c}
+	// Safety net: a Cache dropped without Close still stops its goroutine.
+	runtime.AddCleanup(pub, func(c *core[K, V]) { c.shutdown() }, c)
+	return pub, nil
+}
+
+// Must is like [New] but panics when opts are invalid.
+func Must[K comparable, V any](opts Options[K, V]) *Cache[K, V] {
+	c, err := New(opts)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Get returns the value stored under key and true, or the zero value and
+// false when the key is absent or expired. A hit counts as a use for the
+// eviction policy. It does not allocate.
+func (c *Cache[K, V]) Get(key K) (V, bool) {
+	e, ok := c.c.get(key)
+	return e.Value, ok
+}
+
+// GetEntry is like Get but also returns the entry's expiry and weight.
+func (c *Cache[K, V]) GetEntry(key K) (Entry[K, V], bool) {
+	return c.c.get(key)
+}
+
+// Set stores value under key with the default TTL (Options.TTL), replacing
+// any previous value (reported to OnEvict with [ReasonReplaced]). The value
+// is visible to the next Get, unless it weighs more than MaxWeight: then it
+// is not stored, the previous value is removed, and OnEvict sees the new
+// value with [ReasonRejected].
+func (c *Cache[K, V]) Set(key K, value V) {
+	c.c.set(key, value, 0, false)
+}
+
+// SetWithTTL is like Set with a TTL for this entry: zero means the default
+// TTL, [cachekit.NoExpiry] never, and a negative TTL ([cachekit.ExpireNow])
+// stores nothing and deletes key.
+func (c *Cache[K, V]) SetWithTTL(key K, value V, ttl time.Duration) {
+	c.c.set(key, value, ttl, false)
+}
+
+// Add stores value under key only if the key is absent or expired, and
+// reports whether it stored. ttl is as in SetWithTTL, except that a
+// negative ttl stores nothing, deletes nothing and returns false.
+func (c *Cache[K, V]) Add(key K, value V, ttl time.Duration) bool {
+	return c.c.set(key, value, ttl, true)
+}
+
+// Update replaces the live value under key with fn(old), atomically, and
+// keeps the entry's expiry. It returns the new value, or [cachekit.ErrMiss]
+// when the key is absent or expired. An error from fn leaves the entry
+// unchanged and is returned; so is an error wrapping [cachekit.ErrTooLarge]
+// when the new value weighs more than MaxWeight. OnEvict is not called for
+// the old value: fn saw it.
+//
+// WARNING: fn runs under the cache's lock: it must be quick and must not
+// call the cache (that deadlocks).
+func (c *Cache[K, V]) Update(key K, fn func(old V) (V, error)) (V, error) {
+	return c.c.update(key, fn)
+}
+
+// Touch gives the live entry under key a new TTL (as in SetWithTTL) without
+// changing its value, and reports whether the key was live. A negative ttl
+// deletes the entry.
+func (c *Cache[K, V]) Touch(key K, ttl time.Duration) bool {
+	return c.c.touch(key, ttl)
+}
+
+// Delete removes key and reports whether it held a live entry. OnEvict sees
+// the value with [ReasonDeleted] (or [ReasonExpired] if it had expired).
+// A GetOrLoad load of key in progress will not store its result.
+func (c *Cache[K, V]) Delete(key K) bool {
+	return c.c.delete(key, nil)
+}
+
+// All returns an iterator over the live entries, in no particular order. It
+// copies the entries under the lock, then yields them with the lock
+// released, so the loop body may call the cache; changes made meanwhile
+// are not reflected. Iterating does not count as use.
+func (c *Cache[K, V]) All() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		for _, e := range c.c.snapshot() {
+			if !yield(e.key, e.value) {
+				return
+			}
+		}
+	}
+}
+
+// Keys returns an iterator over the keys of the live entries, with the
+// same snapshot behaviour as All.
+func (c *Cache[K, V]) Keys() iter.Seq[K] {
+	return func(yield func(K) bool) {
+		for _, e := range c.c.snapshot() {
+			if !yield(e.key) {
+				return
+			}
+		}
+	}
+}
+
+// Len returns the number of stored entries, including expired ones that
+// nothing has removed yet. It never exceeds MaxEntries.
+func (c *Cache[K, V]) Len() int {
+	c.c.mu.Lock()
+	defer c.c.mu.Unlock()
+	return len(c.c.data)
+}
+
+// Clear removes every entry; OnEvict sees each with [ReasonCleared]. Loads
+// in progress will not store their results.
+func (c *Cache[K, V]) Clear() {
+	c.c.clear()
+}
+
+// Stats returns the counters; all zero unless Options.Stats is set.
+func (c *Cache[K, V]) Stats() Stats {
+	k := c.c
+	return Stats{
+		Hits:        k.hits.Load(),
+		Misses:      k.misses.Load(),
+		Evictions:   k.evictions.Load(),
+		Expirations: k.expirations.Load(),
+		Loads:       k.loadCount.Load(),
+		LoadErrors:  k.loadErrors.Load(),
+	}
+}
+
+// Close stops the expiry goroutine and waits for it and for GetOrLoad calls
+// in progress (each load is bounded by LoadTimeout). It is idempotent and
+// always returns nil.
+//
+// After Close, GetOrLoad returns [cachekit.ErrClosed]; every other method
+// keeps working on the entries in memory, but expired entries are removed
+// only when a read or write meets them. Close does not call OnEvict.
+func (c *Cache[K, V]) Close() error {
+	c.c.shutdown()
+	c.c.wg.Wait()
+	c.c.callers.Wait()
+	c.c.group.Wait()
+	return nil
+}
+
+// shutdown marks the cache closed and tells the expiry goroutine to stop,
+// without waiting (it is also the cleanup of an unreachable Cache).
+func (c *core[K, V]) shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.expiring {
+		close(c.stop)
+	}
+}
+
+// live reports whether n has not expired at now; now is only read (lazily)
+// when n has an expiry.
+func (c *core[K, V]) live(n *node[K, V]) bool {
+	return n.expires.IsZero() || c.clock.Now().Before(n.expires)
+}
+
+// get looks key up; an expired entry is removed and reported.
+func (c *core[K, V]) get(key K) (Entry[K, V], bool) {
+	c.mu.Lock()
+	n, ok := c.data[key]
+	if ok && c.live(n) {
+		c.policy.access(n)
+		e := Entry[K, V]{Key: n.key, Value: n.value, Expires: n.expires, Weight: n.weight}
+		c.mu.Unlock()
+		if c.stats {
+			c.hits.Add(1)
+		}
+		return e, true
+	}
+	var ev []evicted[K, V]
+	if ok {
+		c.removeExpired(n, &ev)
+	}
+	c.mu.Unlock()
+	if c.stats {
+		c.misses.Add(1)
+	}
+	c.notify(ev)
+	return Entry[K, V]{}, false
+}
+
+// resolveTTL maps the zero TTL to the default one.
+func (c *core[K, V]) resolveTTL(ttl time.Duration) time.Duration {
+	if ttl == 0 {
+		return c.ttl
+	}
+	return ttl
+}
+
+// deadline converts a resolved TTL (not negative) into an expiry time,
+// reading the clock only when the TTL is finite.
+func (c *core[K, V]) deadline(ttl time.Duration) time.Time {
+	if ttl == 0 || ttl == cachekit.NoExpiry {
+		return time.Time{}
+	}
+	d, _ := cachekit.ExpiryTime(c.clock.Now(), ttl)
+	return d
+}
+
+// weigh returns the policy weight of an entry.
+func (c *core[K, V]) weigh(key K, value V) uint32 {
+	if c.weigher == nil {
+		return 1
+	}
+	return c.weigher(key, value)
+}
+
+// set implements Set, SetWithTTL and (onlyIfAbsent) Add.
+func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) bool {
+	ttl = c.resolveTTL(ttl)
+	if ttl < 0 {
+		if !onlyIfAbsent {
+			c.delete(key, nil)
+		}
+		return false
+	}
+	var ev []evicted[K, V]
+	c.mu.Lock()
+	stored := c.setLocked(key, value, c.deadline(ttl), onlyIfAbsent, &ev)
+	c.mu.Unlock()
+	c.notify(ev)
+	return stored
+}
+
+// setLocked stores value under key until expires (zero: never), or only
+// when the key is absent or expired if onlyIfAbsent. It reports whether it
+// stored. c.mu must be held.
+func (c *core[K, V]) setLocked(key K, value V, expires time.Time, onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
+	n, ok := c.data[key]
+	if ok && !c.live(n) {
+		c.removeExpired(n, ev)
+		n, ok = nil, false
+	}
+	if ok && onlyIfAbsent {
+		return false
+	}
+	c.invalidateLoad(key)
+	w := c.weigh(key, value)
+	if uint64(w) > c.policy.max {
+		if ok {
+			c.remove(n, ReasonReplaced, ev)
+		}
+		c.report(key, value, ReasonRejected, ev)
+		return false
+	}
+	if ok {
+		c.report(key, n.value, ReasonReplaced, ev)
+		n.value = value
+		c.policy.setWeight(n, w)
+		c.setExpiry(n, expires)
+		c.policy.access(n)
+	} else {
+		n = &node[K, V]{key: key, value: value, hash: maphash.Comparable(c.seed, key), weight: w, heapIndex: -1}
+		c.data[key] = n
+		c.policy.add(n, len(c.data))
+		if !expires.IsZero() {
+			c.setExpiry(n, expires)
+		}
+	}
+	c.enforceBound(n, ev)
+	return true
+}
+
+// enforceBound evicts until the cache is within its bound, never keep.
+// c.mu must be held.
+func (c *core[K, V]) enforceBound(keep *node[K, V], ev *[]evicted[K, V]) {
+	for v := c.policy.victim(keep); v != nil; v = c.policy.victim(keep) {
+		if c.stats {
+			c.evictions.Add(1)
+		}
+		c.remove(v, ReasonEvicted, ev)
+	}
+}
+
+func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
+	var zero V
+	var ev []evicted[K, V]
+	c.mu.Lock()
+	n, ok := c.data[key]
+	if !ok || !c.live(n) {
+		if ok {
+			c.removeExpired(n, &ev)
+		}
+		c.mu.Unlock()
+		c.notify(ev)
+		return zero, cachekit.ErrMiss
+	}
+	v, err := fn(n.value)
+	if err != nil {
+		c.mu.Unlock()
+		return zero, err
+	}
+	w := c.weigh(key, v)
+	if uint64(w) > c.policy.max {
+		c.mu.Unlock()
+		return zero, fmt.Errorf("memory: update: weight %d exceeds MaxWeight %d: %w", w, c.policy.max, cachekit.ErrTooLarge)
+	}
+	c.invalidateLoad(key)
+	n.value = v
+	c.policy.setWeight(n, w)
+	c.policy.access(n)
+	c.enforceBound(n, &ev)
+	c.mu.Unlock()
+	c.notify(ev)
+	return v, nil
+}
+
+func (c *core[K, V]) touch(key K, ttl time.Duration) bool {
+	ttl = c.resolveTTL(ttl)
+	if ttl < 0 {
+		return c.delete(key, nil)
+	}
+	var ev []evicted[K, V]
+	c.mu.Lock()
+	n, ok := c.data[key]
+	if ok && !c.live(n) {
+		c.removeExpired(n, &ev)
+		ok = false
+	}
+	if ok {
+		c.setExpiry(n, c.deadline(ttl))
+	}
+	c.mu.Unlock()
+	c.notify(ev)
+	return ok
+}
+
+// delete removes key if match is nil or accepts its live value, and
+// reports whether it removed a live entry.
+func (c *core[K, V]) delete(key K, match func(V) bool) bool {
+	var ev []evicted[K, V]
+	c.mu.Lock()
+	n, ok := c.data[key]
+	removed := false
+	switch {
+	case ok && !c.live(n):
+		c.removeExpired(n, &ev)
+	case ok && (match == nil || match(n.value)):
+		c.remove(n, ReasonDeleted, &ev)
+		removed = true
+	}
+	if match == nil || removed {
+		c.invalidateLoad(key)
+	}
+	c.mu.Unlock()
+	c.notify(ev)
+	return removed
+}
+
+func (c *core[K, V]) clear() {
+	c.mu.Lock()
+	old := c.data
+	c.data = make(map[K]*node[K, V])
+	c.policy.reset()
+	clear(c.expiry)
+	c.expiry = c.expiry[:0]
+	for k := range c.loads {
+		c.group.Forget(k)
+	}
+	clear(c.loads)
+	c.mu.Unlock()
+	if c.onEvict != nil {
+		for _, n := range old {
+			c.onEvict(n.key, n.value, ReasonCleared)
+		}
+	}
+}
+
+// snapshot copies the live entries.
+func (c *core[K, V]) snapshot() []evicted[K, V] {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]evicted[K, V], 0, len(c.data))
+	var now time.Time
+	if len(c.expiry) > 0 {
+		now = c.clock.Now()
+	}
+	for _, n := range c.data {
+		if n.expires.IsZero() || now.Before(n.expires) {
+			out = append(out, evicted[K, V]{key: n.key, value: n.value})
+		}
+	}
+	return out
+}
+
+// remove unlinks n from the map, the policy and the heap, and queues it
+// for OnEvict. c.mu must be held.
+func (c *core[K, V]) remove(n *node[K, V], reason Reason, ev *[]evicted[K, V]) {
+	delete(c.data, n.key)
+	c.policy.remove(n)
+	if n.heapIndex >= 0 {
+		c.expiry.remove(n)
+	}
+	c.report(n.key, n.value, reason, ev)
+}
+
+// removeExpired removes an expired node. c.mu must be held.
+func (c *core[K, V]) removeExpired(n *node[K, V], ev *[]evicted[K, V]) {
+	if c.stats {
+		c.expirations.Add(1)
+	}
+	c.remove(n, ReasonExpired, ev)
+}
+
+// report queues an OnEvict call, if there is a callback. c.mu must be held.
+func (c *core[K, V]) report(key K, value V, reason Reason, ev *[]evicted[K, V]) {
+	if c.onEvict != nil {
+		*ev = append(*ev, evicted[K, V]{key: key, value: value, reason: reason})
+	}
+}
+
+// notify calls OnEvict for ev. c.mu must NOT be held.
+func (c *core[K, V]) notify(ev []evicted[K, V]) {
+	for _, e := range ev {
+		c.onEvict(e.key, e.value, e.reason)
+	}
+}

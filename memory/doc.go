@@ -1,0 +1,75 @@
+// Package memory is cachekit's in-process tier: a generic object cache,
+// [Cache], and a [Store] that serves it to the cachekit facade as a byte
+// store and an object tier.
+//
+// # Object cache
+//
+// [Cache] keeps Go values by reference, with no serialization and no key
+// validation (the role of django-lrucache-backend): Get returns the very
+// value that was Set, so a pointer comes back identical and mutations
+// through it are visible to every reader.
+//
+//	c := memory.Must(memory.Options[string, *User]{MaxEntries: 10_000, TTL: time.Minute})
+//	defer c.Close()
+//	c.Set("u1", u)
+//	u, ok := c.Get("u1")
+//
+// [Cache.GetOrLoad] fills misses with single flight: concurrent callers of
+// the same key share one load, which no single caller can cancel, a
+// panicking loader becomes a *[cachekit.PanicError] for every waiter, and a
+// write to the key during the load keeps the loaded value out of the cache.
+// A Set is visible to the very next Get: writes are never buffered or
+// dropped.
+//
+// # Byte store
+//
+// [Store] implements [cachekit.Store] and its capabilities [cachekit.Adder],
+// [cachekit.Toucher], [cachekit.Counter], [cachekit.Batcher],
+// [cachekit.Clearer], [cachekit.ExpiryReader], [cachekit.Leaser] and
+// [cachekit.ValueStore]. Byte values are copied in and out; ValueStore
+// values are kept by reference. It can be bounded by entry count or by
+// approximate bytes (StoreOptions.MaxBytes, see [EntryOverhead] and
+// [ObjectWeight]).
+//
+// # Eviction
+//
+// A cache is bounded by entry count (Options.MaxEntries, default
+// [DefaultMaxEntries]) or by total weight (Options.MaxWeight with a
+// Weigher). Eviction follows W-TinyLFU: new entries enter a small LRU
+// window (1% of the capacity); the window's least recent entry moves into a
+// segmented LRU main region (probation 20%, protected 80%) only if a 4-bit
+// count-min sketch of recent use says it is used more often than the main
+// region's least recent entry, which is evicted instead. The sketch halves
+// its counters every 10 × capacity increments, so old popularity fades. On
+// skewed (Zipf) workloads this keeps clearly more hits than plain LRU. An
+// entry heavier than MaxWeight is never stored ([ReasonRejected]).
+//
+// # Expiry
+//
+// Each entry may have a TTL: zero means the cache's default (Options.TTL,
+// itself zero for "never"), [cachekit.NoExpiry] never, and a negative TTL
+// ([cachekit.ExpireNow]) stores nothing and deletes the key. An expired
+// entry is never returned: reads check the deadline against Options.Clock.
+// Expired entries are also removed by one background goroutine, which runs
+// only while some entry has an expiry, every Options.CleanupInterval.
+//
+// # Caveats
+//
+// Values are shared, not copied: a caller that mutates a cached value
+// mutates it for everyone, concurrently with other goroutines that read it.
+// Cache only synchronizes its own map; synchronize the values yourself, or
+// store immutable ones.
+//
+// OnEvict runs after the operation that caused it has released the cache's
+// lock, on that operation's goroutine (or the expiry goroutine), so it may
+// call the cache; it delays the caller, so keep it short. Update's fn and
+// the Weigher, by contrast, run under the lock and must not call the cache.
+//
+// Call Close when done: it stops the expiry goroutine and waits for it and
+// for loads in progress. A Cache that becomes unreachable without Close
+// stops its goroutine through a cleanup (runtime.AddCleanup), unless
+// OnEvict or a loader keeps the Cache reachable. After Close, GetOrLoad
+// returns [cachekit.ErrClosed] while the other methods of Cache keep
+// working without background expiry; every method of Store returns
+// [cachekit.ErrClosed].
+package memory

@@ -1,0 +1,164 @@
+package memory
+
+import (
+	"container/list"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// lru is a plain LRU reference for the hit-ratio comparison.
+type lru struct {
+	cap   int
+	ll    *list.List // front: most recent; values are keys
+	items map[uint64]*list.Element
+}
+
+func newLRU(capacity int) *lru {
+	return &lru{cap: capacity, ll: list.New(), items: make(map[uint64]*list.Element)}
+}
+
+func (l *lru) get(k uint64) bool {
+	e, ok := l.items[k]
+	if ok {
+		l.ll.MoveToFront(e)
+	}
+	return ok
+}
+
+func (l *lru) set(k uint64) {
+	l.items[k] = l.ll.PushFront(k)
+	if l.ll.Len() > l.cap {
+		old := l.ll.Back()
+		l.ll.Remove(old)
+		delete(l.items, old.Value.(uint64))
+	}
+}
+
+// zipfTrace returns n keys drawn from Zipf(s) over [0, keys).
+func zipfTrace(seed uint64, s float64, keys uint64, n int) []uint64 {
+	z := rand.NewZipf(rand.New(rand.NewPCG(seed, seed)), s, 1, keys-1)
+	trace := make([]uint64, n)
+	for i := range trace {
+		trace[i] = z.Uint64()
+	}
+	return trace
+}
+
+// TestHitRatioZipf checks that W-TinyLFU keeps clearly more hits than LRU on
+// a skewed trace (miss → Set, single goroutine).
+func TestHitRatioZipf(t *testing.T) {
+	t.Parallel()
+	const capacity = 1000
+	trace := zipfTrace(10, 1.01, 100_000, 200_000)
+
+	c := newCache(t, Options[uint64, uint64]{MaxEntries: capacity})
+	ref := newLRU(capacity)
+	ours, theirs := 0, 0
+	for _, k := range trace {
+		if _, ok := c.Get(k); ok {
+			ours++
+		} else {
+			c.Set(k, k)
+		}
+		if ref.get(k) {
+			theirs++
+		} else {
+			ref.set(k)
+		}
+	}
+	n := float64(len(trace))
+	our, lruRatio := float64(ours)/n, float64(theirs)/n
+	t.Logf("Zipf s=1.01, 100k keys, capacity %d, %d requests: W-TinyLFU hit ratio %.4f, LRU %.4f", capacity, len(trace), our, lruRatio)
+	if our < lruRatio+0.04 {
+		t.Fatalf("W-TinyLFU hit ratio %.4f does not beat LRU's %.4f by 4 points", our, lruRatio)
+	}
+}
+
+// TestGetAllocs: a hit allocates nothing, with or without an expiry.
+func TestGetAllocs(t *testing.T) {
+	// Not parallel: AllocsPerRun refuses to run in parallel tests.
+	c := newCache(t, Options[string, *int]{MaxEntries: 100, Stats: true})
+	v := 1
+	c.Set("k", &v)
+	c.SetWithTTL("ttl", &v, time.Hour)
+	for _, k := range []string{"k", "ttl"} {
+		if n := testing.AllocsPerRun(1000, func() {
+			if _, ok := c.Get(k); !ok {
+				panic("miss")
+			}
+		}); n != 0 {
+			t.Errorf("Get(%q) hit: %v allocations, want 0", k, n)
+		}
+	}
+	ci := newCache(t, Options[int, int]{MaxEntries: 100})
+	ci.Set(1, 1)
+	if n := testing.AllocsPerRun(1000, func() { ci.Get(1); ci.Get(2) }); n != 0 {
+		t.Errorf("int Get hit and miss: %v allocations, want 0", n)
+	}
+}
+
+func TestSketch(t *testing.T) {
+	t.Parallel()
+	s := newSketch(1024)
+	s.ensureCapacity(1024)
+	if len(s.table) != 1024 {
+		t.Fatalf("table words = %d, want 1024", len(s.table))
+	}
+	const hot, cold = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
+	for range 20 {
+		s.increment(hot)
+	}
+	s.increment(cold)
+	if f := s.frequency(hot); f != 15 {
+		t.Fatalf("frequency of a key seen 20 times = %d, want 15 (saturated)", f)
+	}
+	if f := s.frequency(cold); f != 1 {
+		t.Fatalf("frequency of a key seen once = %d, want 1", f)
+	}
+	s.halve()
+	if f := s.frequency(hot); f != 7 {
+		t.Fatalf("frequency after halving = %d, want 7", f)
+	}
+	// The periodic reset halves everything after sampleSize additions.
+	r := rand.New(rand.NewPCG(1, 1))
+	for range s.sampleSize {
+		s.increment(r.Uint64())
+	}
+	if f := s.frequency(hot); f > 4 {
+		t.Fatalf("frequency after a reset period = %d, want <= 4", f)
+	}
+}
+
+// TestAdmission: keys used often survive a stream of keys used once or
+// twice, which TinyLFU refuses to admit in their place. A plain segmented
+// LRU (admitting every candidate) loses them all.
+func TestAdmission(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, Options[int, int]{MaxEntries: 100})
+	access := func(k int) {
+		if _, ok := c.Get(k); !ok {
+			c.Set(k, k)
+		}
+	}
+	for range 20 {
+		for k := range 100 {
+			access(k)
+		}
+	}
+	for i := range 300 {
+		access(1000 + i)
+		if i > 0 {
+			access(1000 + i - 1) // a second use, once the key has left the window
+		}
+	}
+	kept := 0
+	for k := range 100 {
+		if _, ok := c.Get(k); ok {
+			kept++
+		}
+	}
+	if kept < 90 {
+		t.Fatalf("%d of 100 frequently used keys survived a stream of rare ones, want >= 90", kept)
+	}
+}
