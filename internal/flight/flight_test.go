@@ -6,44 +6,57 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
 func TestDoCoalesces(t *testing.T) {
 	t.Parallel()
-	var g Group[string, int]
-	var runs atomic.Int32
-	release := make(chan struct{})
-	var wg sync.WaitGroup
-	results := make([]int, 10)
-	for i := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			v, err, _ := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) {
-				runs.Add(1)
-				<-release
-				return 42, nil
-			})
-			if err != nil {
-				t.Errorf("Do: %v", err)
-			}
-			results[i] = v
-		}()
-	}
-	// Wait until the load is running, then let it finish.
-	for runs.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	wg.Wait()
-	if got := runs.Load(); got != 1 {
-		t.Fatalf("loader ran %d times, want 1", got)
-	}
-	for i, v := range results {
-		if v != 42 {
-			t.Errorf("caller %d got %d, want 42", i, v)
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string, int]
+		var runs atomic.Int32
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		results := make([]int, 10)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v, err, _ := g.Do(context.Background(), "k", 0, func(context.Context) (int, error) {
+					runs.Add(1)
+					<-release
+					return 42, nil
+				})
+				if err != nil {
+					t.Errorf("Do: %v", err)
+				}
+				results[i] = v
+			}()
 		}
+		synctest.Wait() // every caller is now blocked: in the load or waiting for it
+		close(release)
+		wg.Wait()
+		if got := runs.Load(); got != 1 {
+			t.Fatalf("loader ran %d times, want 1", got)
+		}
+		for i, v := range results {
+			if v != 42 {
+				t.Errorf("caller %d got %d, want 42", i, v)
+			}
+		}
+	})
+}
+
+func TestDoWithDoneContextStartsNothing(t *testing.T) {
+	t.Parallel()
+	var g Group[string, int]
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	_, err, _ := g.Do(ctx, "k", 0, func(context.Context) (int, error) { ran = true; return 1, nil })
+	g.Wait()
+	if !errors.Is(err, context.Canceled) || ran {
+		t.Fatalf("Do with a done context: err=%v ran=%v; want context.Canceled and no load", err, ran)
 	}
 }
 

@@ -1,0 +1,70 @@
+# cachekit checks. `make test` is the check before every commit and what CI runs (.ci/run).
+#
+#   make test           start private servers, then gofmt, vet, staticcheck and go test -race
+#                       with CACHEKIT_REQUIRE_SERVERS=1; the servers are stopped at the end,
+#                       also on failure or interrupt
+#   make lint           gofmt, go vet, staticcheck (no servers)
+#   make test-short     go test -short ./..., no servers (integration tests skip), no race
+#   make servers-start  start the servers; then `. .test-servers/env` to use them by hand
+#   make servers-stop   stop them
+#   make quickstart     go run ./examples/quickstart
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+GO ?= go
+SERVERS := scripts/test-servers.sh
+# The state dir of scripts/test-servers.sh: pid files, data dirs and the env file.
+export CACHEKIT_TEST_STATE := $(abspath $(or $(CACHEKIT_TEST_STATE),.test-servers))
+
+# Every .go file outside testdata and hidden directories (tools/ and bench/ included),
+# NUL-separated.
+GO_FILES := find . \( -name testdata -o -name '.?*' \) -prune -o -type f -name '*.go' -print0
+
+.PHONY: test lint fmt-check vet staticcheck test-short servers-start servers-stop quickstart
+
+# One shell, so that the trap stops the servers whatever happens after start. The checks
+# keep going after a failure (make -k) so one run reports all of them; the recipe exits
+# non-zero if any failed.
+test:
+	@trap 'rc=$$?; $(SERVERS) stop || true; exit $$rc' EXIT; \
+	$(SERVERS) start; \
+	source "$$CACHEKIT_TEST_STATE/env"; \
+	export CACHEKIT_REQUIRE_SERVERS=1; \
+	rc=0; \
+	$(MAKE) --no-print-directory -k lint || rc=$$?; \
+	echo "==> go test -race -count=1 ./..."; \
+	$(GO) test -race -count=1 ./... || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	if [ "$$rc" -ne 0 ]; then echo "make test: FAILED"; else echo "make test: ok"; fi; \
+	exit $$rc
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@echo "==> gofmt -l"
+	@out=$$($(GO_FILES) | xargs -0 -r gofmt -l); \
+	if [ -n "$$out" ]; then printf 'gofmt: not formatted (run gofmt -w):\n%s\n' "$$out"; exit 1; fi
+
+vet:
+	@echo "==> go vet ./..."
+	@$(GO) vet ./...
+
+# staticcheck is a tool of the separate module in tools/ (it needs a newer go directive than
+# the library's); `go tool -n` builds it if needed and prints the binary's path. It runs here,
+# at the root, on the main module only.
+staticcheck:
+	@echo "==> staticcheck ./..."
+	@staticcheck=$$(cd tools && $(GO) tool -n staticcheck); "$$staticcheck" ./...
+
+test-short:
+	env -u CACHEKIT_REQUIRE_SERVERS $(GO) test -short ./...
+
+servers-start:
+	@$(SERVERS) start
+
+servers-stop:
+	@$(SERVERS) stop
+
+quickstart:
+	$(GO) run ./examples/quickstart
