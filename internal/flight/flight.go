@@ -20,6 +20,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error implements the error interface.
 func (e *PanicError) Error() string { return "flight: loader panicked" }
 
 // call is one load in progress.
