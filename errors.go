@@ -31,6 +31,11 @@ var (
 	// envelope or a payload the codec rejects.
 	ErrCorrupt = errors.New("cachekit: corrupt value")
 
+	// ErrTimeout reports an operation that could not complete within the
+	// store's configured wait, such as a disk store whose database stayed
+	// locked by other processes. Nothing was changed.
+	ErrTimeout = errors.New("cachekit: timeout")
+
 	// ErrNotSupported reports an operation the store cannot perform at all,
 	// such as Clear on a store without the [Clearer] capability.
 	ErrNotSupported = errors.New("cachekit: operation not supported by the store")
