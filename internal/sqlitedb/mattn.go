@@ -31,6 +31,9 @@ func open(cfg Config) (*sql.DB, error) {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate")
+	// Reuse prepared statements per connection: parsing SQL costs several
+	// microseconds, a noticeable share of a disk cache operation.
+	q.Set("_stmt_cache_size", "64")
 	if cfg.CacheSizeKiB > 0 {
 		q.Set("_cache_size", fmt.Sprint(-cfg.CacheSizeKiB))
 	}

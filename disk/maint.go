@@ -1,0 +1,238 @@
+package disk
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+)
+
+// maxAccessRecords bounds the reads an LRU/LFU store remembers between
+// writes; past it further reads are not recorded until the next write
+// (the policy is approximate, memory stays bounded).
+const maxAccessRecords = 4096
+
+// volumeEvery is how many writes may pass between two measurements of the
+// volume while the estimate is below the size limit.
+const volumeEvery = 64
+
+// maintenance does the bookkeeping that DiskCache does inside every write:
+// recording accesses (LRU, LFU), removing expired entries and culling past
+// the size limit. Reads only touch memory; the database work rides on
+// writes, done by whichever writer finds it due (others skip it).
+type maintenance struct {
+	s *Store
+
+	accessMu sync.Mutex           // protects access
+	access   map[string]accessRec // reads not yet written (LRU, LFU)
+
+	mu         sync.Mutex // held by the writer doing maintenance; protects the rest
+	writes     int        // writes since the volume was measured
+	volume     int64      // last measured volume plus bytes written since
+	nextExpire int64      // when expired entries are next looked for (Unix ns)
+}
+
+type accessRec struct {
+	time  int64
+	count int64
+}
+
+func (m *maintenance) init(s *Store) {
+	m.s = s
+	if s.opts.Policy == LeastRecentlyUsed || s.opts.Policy == LeastFrequentlyUsed {
+		m.access = make(map[string]accessRec)
+	}
+}
+
+// touched records a read of key (LRU, LFU only).
+func (m *maintenance) touched(key string, now int64) {
+	if m.access == nil {
+		return
+	}
+	m.accessMu.Lock()
+	if r, ok := m.access[key]; ok || len(m.access) < maxAccessRecords {
+		r.time = max(r.time, now)
+		r.count++
+		m.access[key] = r
+	}
+	m.accessMu.Unlock()
+}
+
+// flush writes the recorded reads through q.
+func (m *maintenance) flush(ctx context.Context, q execer) error {
+	if m.access == nil {
+		return nil
+	}
+	m.accessMu.Lock()
+	recs := m.access
+	if len(recs) == 0 {
+		m.accessMu.Unlock()
+		return nil
+	}
+	m.access = make(map[string]accessRec, len(recs))
+	m.accessMu.Unlock()
+	for k, r := range recs {
+		_, err := q.ExecContext(ctx, `UPDATE cache SET access_time = max(access_time, :time), access_count = access_count + :count WHERE key = :key`,
+			sql.Named("time", r.time), sql.Named("count", r.count), sql.Named("key", k))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wrote runs the maintenance due after a write of n bytes (n < 0:
+// unknown), through q, skipping it when another writer is doing it.
+// Errors are not the write's: maintenance is retried on later writes.
+func (m *maintenance) wrote(ctx context.Context, q execer, n int64) {
+	s := m.s
+	if s.opts.CullLimit < 0 || !m.mu.TryLock() {
+		return
+	}
+	defer m.mu.Unlock()
+	if len(m.access) > 0 {
+		_ = m.flush(ctx, q)
+	}
+	now := s.now()
+	budget := s.opts.CullLimit
+	if now >= m.nextExpire {
+		k, _ := s.cullExpired(ctx, q, now, budget)
+		budget -= k
+		if k < s.opts.CullLimit { // caught up: look again in a second
+			m.nextExpire = now + int64(time.Second)
+		}
+	}
+	if s.opts.SizeLimit < 0 || s.opts.Policy == NoEviction || budget <= 0 {
+		return
+	}
+	m.writes++
+	m.volume += max(n, 0)
+	if m.volume < s.opts.SizeLimit && m.writes < volumeEvery {
+		return
+	}
+	vol, err := s.measureVolume(ctx, q)
+	if err != nil {
+		return
+	}
+	m.volume, m.writes = vol, 0
+	if vol >= s.opts.SizeLimit {
+		_, _ = s.cullPolicy(ctx, q, budget)
+	}
+}
+
+// cullExpired removes up to limit expired entries.
+func (s *Store) cullExpired(ctx context.Context, q execer, now int64, limit int) (int, error) {
+	n, err := s.deleteRows(ctx, q, `DELETE FROM cache WHERE rowid IN (SELECT rowid FROM cache
+		WHERE expire_time IS NOT NULL AND expire_time <= :now ORDER BY expire_time LIMIT :limit) RETURNING filename`,
+		[]any{sql.Named("now", now), sql.Named("limit", limit)})
+	s.expirations.Add(uint64(n))
+	return n, err
+}
+
+// cullPolicy evicts up to limit entries in the policy's order.
+func (s *Store) cullPolicy(ctx context.Context, q execer, limit int) (int, error) {
+	pi, ok := policyIndex[s.opts.Policy]
+	if !ok {
+		return 0, nil
+	}
+	n, err := s.deleteRows(ctx, q, `DELETE FROM cache WHERE rowid IN (SELECT rowid FROM cache
+		ORDER BY `+pi.order+` LIMIT :limit) RETURNING filename`, []any{sql.Named("limit", limit)})
+	s.evictions.Add(uint64(n))
+	return n, err
+}
+
+// measureVolume returns the bytes in use: database pages not on the free
+// list, plus value files.
+func (s *Store) measureVolume(ctx context.Context, q execer) (int64, error) {
+	var pages, pageSize, fileBytes int64
+	if err := q.QueryRowContext(ctx, sqlVolume).Scan(&pages, &pageSize, &fileBytes); err != nil {
+		return 0, err
+	}
+	return pages*pageSize + fileBytes, nil
+}
+
+// Volume returns the cache's size on disk in bytes: the database pages in
+// use plus the value files (DiskCache's volume()).
+func (s *Store) Volume(ctx context.Context) (int64, error) {
+	if err := s.begin(ctx, "volume", ""); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	v, err := s.measureVolume(ctx, s.db)
+	return v, s.classify("volume", "", err)
+}
+
+// Expire removes every expired entry and returns how many it removed.
+func (s *Store) Expire(ctx context.Context) (int, error) {
+	if err := s.begin(ctx, "expire", ""); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	n, err := s.deleteWhere(ctx, "expire", `expire_time IS NOT NULL AND expire_time <= :now`, []any{sql.Named("now", s.now())})
+	s.expirations.Add(uint64(n))
+	return n, err
+}
+
+// Cull removes expired entries, then evicts by policy until the volume is
+// below the size limit, and returns how many entries it removed.
+func (s *Store) Cull(ctx context.Context) (int, error) {
+	n, err := s.Expire(ctx)
+	if err != nil || s.opts.SizeLimit < 0 || s.opts.Policy == NoEviction {
+		return n, err
+	}
+	if err := s.begin(ctx, "cull", ""); err != nil {
+		return n, err
+	}
+	defer s.end()
+	if err := s.maint.flush(ctx, s.db); err != nil {
+		return n, s.classify("cull", "", err)
+	}
+	for {
+		vol, err := s.measureVolume(ctx, s.db)
+		if err != nil {
+			return n, s.classify("cull", "", err)
+		}
+		if vol < s.opts.SizeLimit {
+			return n, nil
+		}
+		k, err := s.cullPolicy(ctx, s.db, 100)
+		n += k
+		if err != nil || k == 0 {
+			return n, s.classify("cull", "", err)
+		}
+	}
+}
+
+// Evict removes every entry with the given tag and returns how many.
+func (s *Store) Evict(ctx context.Context, tag string) (int, error) {
+	if err := s.begin(ctx, "evict", ""); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	return s.deleteWhere(ctx, "evict", `tag = :tag`, []any{sql.Named("tag", tag)})
+}
+
+// Len returns the number of live entries.
+func (s *Store) Len(ctx context.Context) (int, error) {
+	if err := s.begin(ctx, "len", ""); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM cache WHERE `+live, sql.Named("now", s.now())).Scan(&n)
+	return n, s.classify("len", "", err)
+}
+
+// Stats counts this Store's lookups and removals since it was opened.
+type Stats struct {
+	Hits, Misses uint64
+	// Evictions counts entries removed to respect the size limit;
+	// Expirations those removed because they expired.
+	Evictions, Expirations uint64
+}
+
+// Stats returns this Store's counters (kept in memory: reads never write
+// to the database for them).
+func (s *Store) Stats() Stats {
+	return Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), Evictions: s.evictions.Load(), Expirations: s.expirations.Load()}
+}

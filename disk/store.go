@@ -1,0 +1,574 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/sqlitedb"
+)
+
+// Capabilities the Store promises (checked at compile time).
+var (
+	_ cachekit.Store        = (*Store)(nil)
+	_ cachekit.Adder        = (*Store)(nil)
+	_ cachekit.Toucher      = (*Store)(nil)
+	_ cachekit.Counter      = (*Store)(nil)
+	_ cachekit.Batcher      = (*Store)(nil)
+	_ cachekit.Clearer      = (*Store)(nil)
+	_ cachekit.ExpiryReader = (*Store)(nil)
+	_ cachekit.Leaser       = (*Store)(nil)
+)
+
+// dbFile is the database's name inside the cache directory.
+const dbFile = "cache.db"
+
+// Store is a persistent cache in a directory: a SQLite database indexes the
+// entries and holds small values; larger values live in files beside it.
+// Any number of goroutines and processes may use one directory at once.
+type Store struct {
+	opts  Options
+	db    *sql.DB
+	files files
+	get   *sql.Stmt // prepared hot statements
+	set   *sql.Stmt
+	del   *sql.Stmt
+
+	closed atomic.Bool
+	wg     sync.WaitGroup // operations in progress, so Close can wait for them
+
+	hits, misses, evictions, expirations atomic.Uint64
+
+	maint maintenance
+}
+
+// New opens (creating if needed) the cache in opts.Dir.
+//
+// A database file that is not a SQLite database, or is damaged, gives an
+// error wrapping cachekit.ErrCorrupt unless Options.ResetCorrupt is set. A
+// directory that cannot be created or written gives an error that says so.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	if err := opts.normalize(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("disk: %w", err)
+	}
+	opts.Dir = dir
+	if err := os.MkdirAll(dir, opts.DirMode); err != nil {
+		return nil, fmt.Errorf("disk: create cache directory: %w", err)
+	}
+	s := &Store{opts: opts, files: files{dir: dir, dirMode: opts.DirMode, fileMode: opts.FileMode}}
+	s.maint.init(s)
+	if err := s.open(ctx); err != nil {
+		if errors.Is(err, cachekit.ErrCorrupt) && opts.ResetCorrupt {
+			if rerr := s.moveAside(); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+			err = s.open(ctx)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// open opens the database, creates the schema and prepares statements.
+func (s *Store) open(ctx context.Context) error {
+	path := filepath.Join(s.opts.Dir, dbFile)
+	// Create the file with our mode before SQLite does (it would use 0644).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, s.opts.FileMode); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("disk: open %s: %w", path, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	mmap := max(s.opts.MmapSize, 0)
+	db, err := sqlitedb.Open(ctx, sqlitedb.Config{Path: path, BusyTimeout: s.opts.Timeout, MmapSize: mmap, CacheSizeKiB: 32 << 10})
+	if err != nil {
+		return s.classify("open", "", err)
+	}
+	if err := s.createSchema(ctx, db); err != nil {
+		db.Close()
+		return s.classify("open", "", err)
+	}
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{{&s.get, sqlGet}, {&s.set, sqlUpsert}, {&s.del, sqlDelete}} {
+		if *p.stmt, err = db.PrepareContext(ctx, p.query); err != nil {
+			db.Close()
+			return s.classify("open", "", err)
+		}
+	}
+	s.db = db
+	// The WAL and shared-memory files SQLite creates get the same mode.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Chmod(path+suffix, s.opts.FileMode)
+	}
+	return nil
+}
+
+func (s *Store) createSchema(ctx context.Context, db *sql.DB) error {
+	return sqlitedb.Retry(ctx, func() error {
+		var version int
+		err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'schema_version'`).Scan(&version)
+		if err == nil && version != schemaVersion {
+			return fmt.Errorf("disk: schema version %d, this package reads %d", version, schemaVersion)
+		}
+		// auto_vacuum must be chosen before the first table exists; NONE
+		// keeps deletes cheap (FULL made DiskCache's delete p99 14-22 ms).
+		if _, err := db.ExecContext(ctx, `PRAGMA auto_vacuum = NONE`); err != nil {
+			return err
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		ddl := append([]string(nil), schemaDDL...)
+		if pi, ok := policyIndex[s.opts.Policy]; ok {
+			ddl = append(ddl, pi.ddl)
+		}
+		if s.opts.TagIndex {
+			ddl = append(ddl, tagIndexDDL)
+		}
+		for _, q := range ddl {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	})
+}
+
+// moveAside renames a damaged database (and its WAL files) out of the way.
+func (s *Store) moveAside() error {
+	path := filepath.Join(s.opts.Dir, dbFile)
+	suffix := ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000")
+	for _, ext := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(path+ext, path+suffix+ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("disk: move damaged database aside: %w", err)
+		}
+	}
+	return nil
+}
+
+// Dir returns the cache directory.
+func (s *Store) Dir() string { return s.opts.Dir }
+
+// begin starts an operation: it fails after Close and on a done context,
+// and makes Close wait for the operation. Call end when done.
+func (s *Store) begin(ctx context.Context, op, key string) error {
+	if s.closed.Load() {
+		return s.opErr(op, key, cachekit.ErrClosed)
+	}
+	s.wg.Add(1)
+	if s.closed.Load() { // Close started meanwhile
+		s.wg.Done()
+		return s.opErr(op, key, cachekit.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		s.wg.Done()
+		return s.opErr(op, key, err)
+	}
+	return nil
+}
+
+func (s *Store) end() { s.wg.Done() }
+
+func (s *Store) opErr(op, key string, err error) error {
+	return &cachekit.OpError{Op: op, Backend: "disk", Key: key, Err: err}
+}
+
+// classify turns a database error into the package's errors: busy past
+// the timeout → ErrTimeout, damage → ErrCorrupt.
+func (s *Store) classify(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	err = sqlitedb.Classify(err)
+	switch {
+	case errors.Is(err, sqlitedb.ErrBusy):
+		err = fmt.Errorf("%w: database locked by another connection for over %v: %w", cachekit.ErrTimeout, s.opts.Timeout, err)
+	case errors.Is(err, sqlitedb.ErrCorrupt):
+		err = fmt.Errorf("%w: %w", cachekit.ErrCorrupt, err)
+	case errors.Is(err, errTooLarge):
+		err = cachekit.ErrTooLarge
+	}
+	return s.opErr(op, key, err)
+}
+
+// now returns the current time in Unix nanoseconds.
+func (s *Store) now() int64 { return s.opts.Clock.Now().UnixNano() }
+
+// expiry converts a store-level ttl to an expire_time (nil = never) and
+// reports ok=false for a negative ttl.
+func (s *Store) expiry(now int64, ttl time.Duration) (any, bool) {
+	d, ok := cachekit.ExpiryTime(time.Unix(0, now), ttl)
+	if !ok {
+		return nil, false
+	}
+	if d.IsZero() {
+		return nil, true
+	}
+	return d.UnixNano(), true
+}
+
+// Get returns the value under key, or an error wrapping cachekit.ErrMiss.
+// A value file that has gone missing or was cut short reads as a miss.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	v, _, err := s.getWithExpiry(ctx, "get", key)
+	return v, err
+}
+
+// GetWithExpiry returns the value under key and its expiry (the zero time
+// when it never expires).
+func (s *Store) GetWithExpiry(ctx context.Context, key string) ([]byte, time.Time, error) {
+	return s.getWithExpiry(ctx, "get", key)
+}
+
+func (s *Store) getWithExpiry(ctx context.Context, op, key string) ([]byte, time.Time, error) {
+	if err := s.begin(ctx, op, key); err != nil {
+		return nil, time.Time{}, err
+	}
+	defer s.end()
+	return s.lookup(ctx, s.db, op, key)
+}
+
+// row is an entry as the get statement returns it.
+type row struct {
+	val  []byte
+	file sql.NullString
+	size int64
+	exp  sql.NullInt64
+}
+
+// selectRow runs the get statement on q; ok is false when no live row.
+func (s *Store) selectRow(ctx context.Context, q execer, key string) (r row, ok bool, err error) {
+	args := []any{sql.Named("key", key), sql.Named("now", s.now())}
+	if q == execer(s.db) {
+		err = s.get.QueryRowContext(ctx, args...).Scan(&r.val, &r.file, &r.size, &r.exp)
+	} else {
+		err = q.QueryRowContext(ctx, sqlGet, args...).Scan(&r.val, &r.file, &r.size, &r.exp)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	return r, err == nil, err
+}
+
+// lookup reads the value under key through q, with its expiry.
+func (s *Store) lookup(ctx context.Context, q execer, op, key string) ([]byte, time.Time, error) {
+	// A value file can be replaced between the SELECT and the read; look
+	// again a few times before calling it a miss.
+	for range 3 {
+		r, ok, err := s.selectRow(ctx, q, key)
+		if err != nil {
+			return nil, time.Time{}, s.classify(op, key, err)
+		}
+		if !ok {
+			break
+		}
+		var expires time.Time
+		if r.exp.Valid {
+			expires = time.Unix(0, r.exp.Int64)
+		}
+		if !r.file.Valid {
+			if r.val == nil {
+				r.val = []byte{}
+			}
+			s.hit(key)
+			return r.val, expires, nil
+		}
+		data, err := s.files.read(r.file.String, r.size)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errTorn) {
+			continue
+		}
+		if err != nil {
+			return nil, time.Time{}, s.opErr(op, key, err)
+		}
+		s.hit(key)
+		return data, expires, nil
+	}
+	s.misses.Add(1)
+	return nil, time.Time{}, cachekit.ErrMiss
+}
+
+// Read opens the value under key for reading, without loading it into
+// memory when it lives in a file: the result is then an *os.File, which
+// stays readable even if the entry is overwritten or deleted meanwhile.
+// The caller must close it.
+func (s *Store) Read(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := s.begin(ctx, "read", key); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	for range 3 {
+		r, ok, err := s.selectRow(ctx, s.db, key)
+		if err != nil {
+			return nil, s.classify("read", key, err)
+		}
+		if !ok {
+			break
+		}
+		if !r.file.Valid {
+			s.hit(key)
+			return io.NopCloser(bytes.NewReader(r.val)), nil
+		}
+		f, err := s.files.open(r.file.String, r.size)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errTorn) {
+			continue
+		}
+		if err != nil {
+			return nil, s.opErr("read", key, err)
+		}
+		s.hit(key)
+		return f, nil
+	}
+	s.misses.Add(1)
+	return nil, cachekit.ErrMiss
+}
+
+func (s *Store) hit(key string) {
+	s.hits.Add(1)
+	s.maint.touched(key, s.now())
+}
+
+// Set stores val under key for ttl (zero or cachekit.NoExpiry: no expiry;
+// negative: delete the key).
+func (s *Store) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	return s.SetWith(ctx, key, val, SetOptions{TTL: ttl})
+}
+
+// SetWith is Set with a tag.
+func (s *Store) SetWith(ctx context.Context, key string, val []byte, o SetOptions) error {
+	if err := s.begin(ctx, "set", key); err != nil {
+		return err
+	}
+	defer s.end()
+	_, err := s.write(ctx, s.db, "set", key, bytesReader(val), int64(len(val)), o, false)
+	return err
+}
+
+// SetReader stores the contents of r under key, streaming values of
+// MinFileSize bytes or more to their file without holding them in memory.
+func (s *Store) SetReader(ctx context.Context, key string, r io.Reader, o SetOptions) error {
+	if err := s.begin(ctx, "set", key); err != nil {
+		return err
+	}
+	defer s.end()
+	// Read up to MinFileSize bytes to learn whether the value is small.
+	head := make([]byte, s.opts.MinFileSize)
+	n, err := io.ReadFull(r, head)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		_, err = s.write(ctx, s.db, "set", key, bytes.NewReader(head[:n]), int64(n), o, false)
+		return err
+	case err != nil:
+		return s.opErr("set", key, err)
+	}
+	_, err = s.write(ctx, s.db, "set", key, io.MultiReader(bytes.NewReader(head), r), -1, o, false)
+	return err
+}
+
+// Add stores val under key only if the key is absent or expired, and
+// reports whether it did; atomic across processes.
+func (s *Store) Add(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+	if err := s.begin(ctx, "add", key); err != nil {
+		return false, err
+	}
+	defer s.end()
+	return s.write(ctx, s.db, "add", key, bytesReader(val), int64(len(val)), SetOptions{TTL: ttl}, true)
+}
+
+// execer is what writes need: a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// write stores one value read from r (n bytes, or -1 when unknown and at
+// least MinFileSize). With add it stores only over an absent or expired
+// entry and reports whether it stored.
+func (s *Store) write(ctx context.Context, q execer, op, key string, r io.Reader, n int64, o SetOptions, add bool) (bool, error) {
+	now := s.now()
+	exp, ok := s.expiry(now, o.TTL)
+	if !ok {
+		if add {
+			return false, nil
+		}
+		_, err := s.deleteKeys(ctx, q, op, []string{key})
+		return false, err
+	}
+	if s.opts.MaxValueSize > 0 && n > s.opts.MaxValueSize {
+		return false, s.opErr(op, key, cachekit.ErrTooLarge)
+	}
+	var (
+		value any = []byte{}
+		file  any // NULL
+		size  int64
+	)
+	if n >= 0 && n < int64(s.opts.MinFileSize) {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return false, s.opErr(op, key, err)
+		}
+		value = buf
+	} else {
+		name, sz, err := s.files.write(r, s.opts.MaxValueSize)
+		if err != nil {
+			return false, s.classify(op, key, err)
+		}
+		value, file, size = nil, name, sz
+	}
+	var tag any
+	if o.Tag != "" {
+		tag = o.Tag
+	}
+	args := []any{sql.Named("key", key), sql.Named("now", now), sql.Named("exp", exp), sql.Named("tag", tag),
+		sql.Named("size", size), sql.Named("file", file), sql.Named("value", value)}
+	var (
+		prev sql.NullString
+		err  error
+	)
+	switch {
+	case add:
+		err = q.QueryRowContext(ctx, sqlAdd, args...).Scan(&prev)
+	case q == execer(s.db):
+		err = s.set.QueryRowContext(ctx, args...).Scan(&prev)
+	default:
+		err = q.QueryRowContext(ctx, sqlUpsert, args...).Scan(&prev)
+	}
+	if t, ok := q.(*txExec); ok && err == nil {
+		if name, ok := file.(string); ok {
+			t.created = append(t.created, name)
+		}
+	}
+	if add && errors.Is(err, sql.ErrNoRows) {
+		err = nil
+		if name, ok := file.(string); ok {
+			s.files.remove(name)
+		}
+		return false, nil
+	}
+	if err != nil {
+		if name, ok := file.(string); ok {
+			s.files.remove(name)
+		}
+		return false, s.classify(op, key, err)
+	}
+	s.afterWrite(q, prev.String)
+	s.maint.wrote(ctx, q, n)
+	return true, nil
+}
+
+// afterWrite unlinks a replaced value file once its removal is committed:
+// now for a single statement, at commit inside a transaction.
+func (s *Store) afterWrite(q execer, names ...string) {
+	var drop []string
+	for _, n := range names {
+		if n != "" {
+			drop = append(drop, n)
+		}
+	}
+	if len(drop) == 0 {
+		return
+	}
+	if t, ok := q.(*txExec); ok {
+		t.unlink = append(t.unlink, drop...)
+		return
+	}
+	s.files.remove(drop...)
+}
+
+// Delete removes the keys and returns how many held live entries.
+func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
+	if err := s.begin(ctx, "delete", ""); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	return s.deleteKeys(ctx, s.db, "delete", keys)
+}
+
+func (s *Store) deleteKeys(ctx context.Context, q execer, op string, keys []string) (int, error) {
+	n := 0
+	for _, key := range keys {
+		var (
+			file  sql.NullString
+			alive bool
+			err   error
+		)
+		args := []any{sql.Named("key", key), sql.Named("now", s.now())}
+		if q == execer(s.db) {
+			err = s.del.QueryRowContext(ctx, args...).Scan(&file, &alive)
+		} else {
+			err = q.QueryRowContext(ctx, sqlDelete, args...).Scan(&file, &alive)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return n, s.classify(op, key, err)
+		}
+		if alive {
+			n++
+		}
+		s.afterWrite(q, file.String)
+	}
+	return n, nil
+}
+
+// Touch gives a live key a new TTL and reports whether it was live. A
+// negative ttl deletes the key.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := s.begin(ctx, "touch", key); err != nil {
+		return false, err
+	}
+	defer s.end()
+	now := s.now()
+	exp, ok := s.expiry(now, ttl)
+	if !ok {
+		n, err := s.deleteKeys(ctx, s.db, "touch", []string{key})
+		return n > 0, err
+	}
+	res, err := s.db.ExecContext(ctx, sqlTouch, sql.Named("exp", exp), sql.Named("key", key), sql.Named("now", now))
+	if err != nil {
+		return false, s.classify("touch", key, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, s.classify("touch", key, err)
+}
+
+// Close waits for operations in progress, writes recorded accesses, and
+// closes the database. Later calls return cachekit.ErrClosed; a second
+// Close returns nil.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	err := s.maint.flush(ctx, s.db)
+	for _, st := range []*sql.Stmt{s.get, s.set, s.del} {
+		st.Close()
+	}
+	return errors.Join(err, s.db.Close())
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
