@@ -23,7 +23,7 @@ type connector struct {
 }
 
 func (c *connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-func (c *connector) Driver() driver.Driver                       { return c.drv }
+func (c *connector) Driver() driver.Driver                        { return c.drv }
 
 func open(cfg Config) (*sql.DB, error) {
 	q := url.Values{}
