@@ -23,8 +23,9 @@ const volumeEvery = 64
 type maintenance struct {
 	s *Store
 
-	accessMu sync.Mutex           // protects access
-	access   map[string]accessRec // reads not yet written (LRU, LFU)
+	recording bool                 // the policy needs reads recorded (LRU, LFU); set by init
+	accessMu  sync.Mutex           // protects access
+	access    map[string]accessRec // reads not yet written
 
 	mu         sync.Mutex // held by the writer doing maintenance; protects the rest
 	writes     int        // writes since the volume was measured
@@ -39,14 +40,13 @@ type accessRec struct {
 
 func (m *maintenance) init(s *Store) {
 	m.s = s
-	if s.opts.Policy == LeastRecentlyUsed || s.opts.Policy == LeastFrequentlyUsed {
-		m.access = make(map[string]accessRec)
-	}
+	m.recording = s.opts.Policy == LeastRecentlyUsed || s.opts.Policy == LeastFrequentlyUsed
+	m.access = make(map[string]accessRec)
 }
 
 // touched records a read of key (LRU, LFU only).
 func (m *maintenance) touched(key string, now int64) {
-	if m.access == nil {
+	if !m.recording {
 		return
 	}
 	m.accessMu.Lock()
@@ -60,7 +60,7 @@ func (m *maintenance) touched(key string, now int64) {
 
 // flush writes the recorded reads through q.
 func (m *maintenance) flush(ctx context.Context, q execer) error {
-	if m.access == nil {
+	if !m.recording {
 		return nil
 	}
 	m.accessMu.Lock()
@@ -90,9 +90,7 @@ func (m *maintenance) wrote(ctx context.Context, q execer, n int64) {
 		return
 	}
 	defer m.mu.Unlock()
-	if len(m.access) > 0 {
-		_ = m.flush(ctx, q)
-	}
+	_ = m.flush(ctx, q)
 	now := s.now()
 	budget := s.opts.CullLimit
 	if now >= m.nextExpire {
