@@ -175,7 +175,7 @@ func (s *Store) deleteWhere(ctx context.Context, op, cond string, args []any) (i
 		if err := ctx.Err(); err != nil {
 			return total, s.opErr(op, "", err)
 		}
-		n, err := s.deleteRows(ctx, s.db, q, args)
+		n, err := s.deleteRows(ctx, s.wdb, q, args)
 		total += n
 		if err != nil {
 			return total, s.classify(op, "", err)

@@ -100,7 +100,7 @@ func (s *Store) checkIntegrity(ctx context.Context, rep *CheckReport, fix bool) 
 	}
 	if fix {
 		for _, q := range []string{`REINDEX`, `VACUUM`} {
-			if _, err := s.db.ExecContext(ctx, q); err != nil {
+			if _, err := s.wdb.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("repair (%s): %w", q, err)
 			}
 		}

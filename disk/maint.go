@@ -182,7 +182,7 @@ func (s *Store) Cull(ctx context.Context) (int, error) {
 		return n, err
 	}
 	defer s.end()
-	if err := s.maint.flush(ctx, s.db); err != nil {
+	if err := s.maint.flush(ctx, s.wdb); err != nil {
 		return n, s.classify("cull", "", err)
 	}
 	for {
@@ -193,7 +193,7 @@ func (s *Store) Cull(ctx context.Context) (int, error) {
 		if vol < s.opts.SizeLimit {
 			return n, nil
 		}
-		k, err := s.cullPolicy(ctx, s.db, 100)
+		k, err := s.cullPolicy(ctx, s.wdb, 100)
 		n += k
 		if err != nil || k == 0 {
 			return n, s.classify("cull", "", err)

@@ -38,9 +38,10 @@ const dbFile = "cache.db"
 // Any number of goroutines and processes may use one directory at once.
 type Store struct {
 	opts  Options
-	db    *sql.DB
+	db    *sql.DB // readers
+	wdb   *sql.DB // the one writer connection of this process
 	files files
-	get   *sql.Stmt // prepared hot statements
+	get   *sql.Stmt // prepared hot statements: get on db, set and del on wdb
 	set   *sql.Stmt
 	del   *sql.Stmt
 
@@ -97,24 +98,38 @@ func (s *Store) open(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	mmap := max(s.opts.MmapSize, 0)
-	db, err := sqlitedb.Open(ctx, sqlitedb.Config{Path: path, BusyTimeout: s.opts.Timeout, MmapSize: mmap, CacheSizeKiB: 32 << 10})
+	cfg := sqlitedb.Config{Path: path, BusyTimeout: s.opts.Timeout, MmapSize: mmap, CacheSizeKiB: 32 << 10}
+	db, err := sqlitedb.Open(ctx, cfg)
 	if err != nil {
 		return s.classify("open", "", err)
 	}
-	if err := s.createSchema(ctx, db); err != nil {
+	// Writes go through one connection: goroutines of this process queue
+	// for it in Go instead of meeting SQLite's busy handler, which sleeps
+	// for milliseconds; other processes still wait on the file lock.
+	wdb, err := sqlitedb.Open(ctx, cfg)
+	if err != nil {
 		db.Close()
 		return s.classify("open", "", err)
 	}
+	wdb.SetMaxOpenConns(1)
+	fail := func(err error) error {
+		db.Close()
+		wdb.Close()
+		return s.classify("open", "", err)
+	}
+	if err := s.createSchema(ctx, wdb); err != nil {
+		return fail(err)
+	}
 	for _, p := range []struct {
+		db    *sql.DB
 		stmt  **sql.Stmt
 		query string
-	}{{&s.get, sqlGet}, {&s.set, sqlUpsert}, {&s.del, sqlDelete}} {
-		if *p.stmt, err = db.PrepareContext(ctx, p.query); err != nil {
-			db.Close()
-			return s.classify("open", "", err)
+	}{{db, &s.get, sqlGet}, {wdb, &s.set, sqlUpsert}, {wdb, &s.del, sqlDelete}} {
+		if *p.stmt, err = p.db.PrepareContext(ctx, p.query); err != nil {
+			return fail(err)
 		}
 	}
-	s.db = db
+	s.db, s.wdb = db, wdb
 	// The WAL and shared-memory files SQLite creates get the same mode.
 	for _, suffix := range []string{"-wal", "-shm"} {
 		os.Chmod(path+suffix, s.opts.FileMode)
@@ -360,7 +375,7 @@ func (s *Store) SetWith(ctx context.Context, key string, val []byte, o SetOption
 		return err
 	}
 	defer s.end()
-	_, err := s.write(ctx, s.db, "set", key, bytesReader(val), int64(len(val)), o, false)
+	_, err := s.write(ctx, s.wdb, "set", key, bytesReader(val), int64(len(val)), o, false)
 	return err
 }
 
@@ -376,12 +391,12 @@ func (s *Store) SetReader(ctx context.Context, key string, r io.Reader, o SetOpt
 	n, err := io.ReadFull(r, head)
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		_, err = s.write(ctx, s.db, "set", key, bytes.NewReader(head[:n]), int64(n), o, false)
+		_, err = s.write(ctx, s.wdb, "set", key, bytes.NewReader(head[:n]), int64(n), o, false)
 		return err
 	case err != nil:
 		return s.opErr("set", key, err)
 	}
-	_, err = s.write(ctx, s.db, "set", key, io.MultiReader(bytes.NewReader(head), r), -1, o, false)
+	_, err = s.write(ctx, s.wdb, "set", key, io.MultiReader(bytes.NewReader(head), r), -1, o, false)
 	return err
 }
 
@@ -392,7 +407,7 @@ func (s *Store) Add(ctx context.Context, key string, val []byte, ttl time.Durati
 		return false, err
 	}
 	defer s.end()
-	return s.write(ctx, s.db, "add", key, bytesReader(val), int64(len(val)), SetOptions{TTL: ttl}, true)
+	return s.write(ctx, s.wdb, "add", key, bytesReader(val), int64(len(val)), SetOptions{TTL: ttl}, true)
 }
 
 // execer is what writes need: a *sql.DB or a *sql.Tx.
@@ -449,7 +464,7 @@ func (s *Store) write(ctx context.Context, q execer, op, key string, r io.Reader
 	switch {
 	case add:
 		err = q.QueryRowContext(ctx, sqlAdd, args...).Scan(&prev)
-	case q == execer(s.db):
+	case q == execer(s.wdb):
 		err = s.set.QueryRowContext(ctx, args...).Scan(&prev)
 	default:
 		err = q.QueryRowContext(ctx, sqlUpsert, args...).Scan(&prev)
@@ -502,7 +517,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 		return 0, err
 	}
 	defer s.end()
-	return s.deleteKeys(ctx, s.db, "delete", keys)
+	return s.deleteKeys(ctx, s.wdb, "delete", keys)
 }
 
 func (s *Store) deleteKeys(ctx context.Context, q execer, op string, keys []string) (int, error) {
@@ -514,7 +529,7 @@ func (s *Store) deleteKeys(ctx context.Context, q execer, op string, keys []stri
 			err   error
 		)
 		args := []any{sql.Named("key", key), sql.Named("now", s.now())}
-		if q == execer(s.db) {
+		if q == execer(s.wdb) {
 			err = s.del.QueryRowContext(ctx, args...).Scan(&file, &alive)
 		} else {
 			err = q.QueryRowContext(ctx, sqlDelete, args...).Scan(&file, &alive)
@@ -543,10 +558,10 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) (bool,
 	now := s.now()
 	exp, ok := s.expiry(now, ttl)
 	if !ok {
-		n, err := s.deleteKeys(ctx, s.db, "touch", []string{key})
+		n, err := s.deleteKeys(ctx, s.wdb, "touch", []string{key})
 		return n > 0, err
 	}
-	res, err := s.db.ExecContext(ctx, sqlTouch, sql.Named("exp", exp), sql.Named("key", key), sql.Named("now", now))
+	res, err := s.wdb.ExecContext(ctx, sqlTouch, sql.Named("exp", exp), sql.Named("key", key), sql.Named("now", now))
 	if err != nil {
 		return false, s.classify("touch", key, err)
 	}
@@ -564,11 +579,11 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
-	err := s.maint.flush(ctx, s.db)
+	err := s.maint.flush(ctx, s.wdb)
 	for _, st := range []*sql.Stmt{s.get, s.set, s.del} {
 		st.Close()
 	}
-	return errors.Join(err, s.db.Close())
+	return errors.Join(err, s.wdb.Close(), s.db.Close())
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -24,7 +24,7 @@ func (s *Store) withTx(ctx context.Context, op, key string, fn func(t *txExec) e
 	var tx *sql.Tx
 	err := sqlitedb.Retry(ctx, func() error {
 		var err error
-		tx, err = s.db.BeginTx(ctx, nil)
+		tx, err = s.wdb.BeginTx(ctx, nil)
 		return err
 	})
 	if err != nil {
