@@ -532,3 +532,60 @@ func TestDiskSharedDirectory(t *testing.T) {
 	}
 	_ = sql.ErrNoRows
 }
+
+func TestDiskLimits(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{MaxValueSize: 1 << 20, MinFileSize: 64 << 10})
+	bigKey := strings.Repeat("k", 1<<20) // keys are not limited below SQLite's own bound
+	if err := s.Set(bg, bigKey, []byte("v"), 0); err != nil {
+		t.Fatalf("Set with a 1 MiB key: %v", err)
+	}
+	if ok, err := s.Has(bg, bigKey); !ok || err != nil {
+		t.Fatalf("Has(1 MiB key) = %v, %v", ok, err)
+	}
+	if ok, _ := s.Has(bg, "absent"); ok {
+		t.Fatal("Has(absent) = true")
+	}
+	atLimit := make([]byte, 1<<20)
+	if err := s.Set(bg, "at", atLimit, 0); err != nil {
+		t.Fatalf("Set at MaxValueSize: %v", err)
+	}
+	if err := s.Set(bg, "at", make([]byte, 1<<20+1), 0); !errors.Is(err, cachekit.ErrTooLarge) {
+		t.Fatalf("Set past MaxValueSize: %v, want ErrTooLarge", err)
+	}
+	if err := s.SetReader(bg, "at", io.LimitReader(zeroReader{}, 3<<20), SetOptions{}); !errors.Is(err, cachekit.ErrTooLarge) {
+		t.Fatalf("SetReader past MaxValueSize: %v, want ErrTooLarge", err)
+	}
+	if v, err := s.Get(bg, "at"); err != nil || len(v) != 1<<20 {
+		t.Fatalf("after refused writes: %d bytes, %v; want the old value", len(v), err)
+	}
+	if files := valueFiles(t, s.Dir()); len(files) != 1 {
+		t.Fatalf("value files after refused writes: %v, want only the kept value's", files)
+	}
+}
+
+// TestDiskDecodesOnlyIntoCallersType: what the disk holds is bytes; a
+// cache over it decodes them only into the caller's type, so bytes planted
+// in the directory cannot make it build other types or run code
+// (DiskCache's pickle default is its CVE-2025-69872).
+func TestDiskDecodesOnlyIntoCallersType(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{})
+	c, err := cachekit.New[struct{ A int }](s, cachekit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := c.Key("k")
+	for _, planted := range [][]byte{
+		[]byte("\x80\x04\x95cos\nsystem\n(S'echo pwned'\ntR."), // a pickle payload
+		{0xCE, 1, 0, 0, 0, 0, 0, 0, 0x10, 0xff, 0x81, 0x03},     // an envelope with junk gob
+		[]byte(`{"A": {"$type": "os/exec.Cmd"}}`),
+	} {
+		if err := s.Set(bg, key, planted, 0); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := c.Get(bg, "k"); !errors.Is(err, cachekit.ErrCorrupt) {
+			t.Fatalf("Get of planted bytes %q = %+v, %v; want ErrCorrupt", planted, v, err)
+		}
+	}
+}

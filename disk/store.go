@@ -323,6 +323,21 @@ func (s *Store) lookup(ctx context.Context, q execer, op, key string) ([]byte, t
 	return nil, time.Time{}, cachekit.ErrMiss
 }
 
+// Has reports whether key holds a live entry, without reading its value.
+func (s *Store) Has(ctx context.Context, key string) (bool, error) {
+	if err := s.begin(ctx, "has", key); err != nil {
+		return false, err
+	}
+	defer s.end()
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM cache WHERE key = :key AND `+live,
+		sql.Named("key", key), sql.Named("now", s.now())).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, s.classify("has", key, err)
+}
+
 // Read opens the value under key for reading, without loading it into
 // memory when it lives in a file: the result is then an *os.File, which
 // stays readable even if the entry is overwritten or deleted meanwhile.
