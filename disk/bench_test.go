@@ -79,3 +79,24 @@ func BenchmarkStoreSetNewAndDelete(b *testing.B) {
 		i++
 	}
 }
+
+func BenchmarkStoreGetL1(b *testing.B) {
+	s := newTestStore(b, Options{L1Size: 64 << 20})
+	val := make([]byte, 100)
+	keys := make([]string, 20000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key:%08d", i)
+		s.Set(bg, keys[i], val, 0)
+	}
+	for _, k := range keys {
+		s.Get(bg, k)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Get(bg, keys[i%len(keys)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -64,6 +64,7 @@ func (s *Store) incrBy(ctx context.Context, q execer, key string, delta int64) (
 		return 0, s.classify("incr", key, err)
 	}
 	s.afterWrite(q, prev.String)
+	s.committed(q, []string{key}, false, nil)
 	return sum, nil
 }
 
@@ -210,6 +211,9 @@ func (s *Store) deleteRows(ctx context.Context, q execer, query string, args []a
 	rows.Close()
 	if err == nil {
 		s.afterWrite(q, names...)
+	}
+	if n > 0 {
+		s.committed(q, nil, true, nil)
 	}
 	return n, err
 }

@@ -112,6 +112,14 @@ type Options struct {
 	// Processes sharing a directory must agree on the time.
 	Clock cachekit.Clock
 
+	// L1Size, if positive, is the byte budget of an in-process cache of hot
+	// entries in front of SQLite. It stays coherent with every other process
+	// on the directory through a generation counter in a memory-mapped file
+	// (cache.gen): a write anywhere empties the other processes' L1s before
+	// the write's call returns. It pays off for read-mostly workloads.
+	// Default 0: no L1. Unix only.
+	L1Size int64
+
 	// MmapSize is SQLite's memory-mapped I/O size. Default 64 MiB;
 	// negative disables it.
 	MmapSize int64

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/internal/sqlitedb"
+	"github.com/cachekit/cachekit/memory"
 )
 
 // Capabilities the Store promises (checked at compile time).
@@ -50,6 +51,9 @@ type Store struct {
 
 	hits, misses, evictions, expirations atomic.Uint64
 
+	gen *genFile // the directory's shared write generation (nil where unsupported)
+	l1  *l1      // optional in-process tier
+
 	maint maintenance
 }
 
@@ -72,6 +76,22 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{opts: opts, files: files{dir: dir, dirMode: opts.DirMode, fileMode: opts.FileMode}}
 	s.maint.init(s)
+	if opts.L1Size > 0 && !l1Supported {
+		return nil, errors.New("disk: Options.L1Size: the L1 tier needs a unix system")
+	}
+	if l1Supported {
+		g, err := openGen(filepath.Join(dir, genFileName), opts.FileMode)
+		if err != nil {
+			return nil, err
+		}
+		s.gen = g
+		if opts.L1Size > 0 {
+			if s.l1, err = newL1(g, opts.L1Size); err != nil {
+				g.close()
+				return nil, err
+			}
+		}
+	}
 	if err := s.open(ctx); err != nil {
 		if errors.Is(err, cachekit.ErrCorrupt) && opts.ResetCorrupt {
 			if rerr := s.moveAside(); rerr != nil {
@@ -80,10 +100,55 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 			err = s.open(ctx)
 		}
 		if err != nil {
+			s.closeGen()
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// genFileName is the shared generation counter's file.
+const genFileName = "cache.gen"
+
+func (s *Store) closeGen() error {
+	switch {
+	case s.l1 != nil:
+		return s.l1.close()
+	case s.gen != nil:
+		return s.gen.close()
+	}
+	return nil
+}
+
+// committed is called after a change to keys (all: to any number of
+// entries) commits, before the operation returns: it advances the shared
+// generation so that every L1 of the directory drops what it may no longer
+// serve. Inside a transaction it only records, and withTx calls it at
+// commit. set, if not nil, is the new value of the single key, which this
+// process's L1 then keeps instead of dropping.
+func (s *Store) committed(q execer, keys []string, all bool, set *l1val) {
+	if t, ok := q.(*txExec); ok {
+		t.keys = append(t.keys, keys...)
+		t.all = t.all || all
+		return
+	}
+	switch {
+	case s.l1 != nil:
+		var update func(c *memory.Cache[string, l1val])
+		if !all {
+			update = func(c *memory.Cache[string, l1val]) {
+				for _, k := range keys {
+					c.Delete(k)
+				}
+				if set != nil && len(keys) == 1 {
+					c.Set(keys[0], *set)
+				}
+			}
+		}
+		s.l1.wrote(update)
+	case s.gen != nil:
+		s.gen.bump()
+	}
 }
 
 // open opens the database, creates the schema and prepares statements.
@@ -261,7 +326,24 @@ func (s *Store) getWithExpiry(ctx context.Context, op, key string) ([]byte, time
 		return nil, time.Time{}, err
 	}
 	defer s.end()
-	return s.lookup(ctx, s.db, op, key)
+	if s.l1 == nil {
+		return s.lookup(ctx, s.db, op, key)
+	}
+	now := s.now()
+	if v, exp, ok := s.l1.get(key, now); ok {
+		s.hit(key)
+		return v, exp, nil
+	}
+	g := s.l1.snapshot()
+	v, exp, err := s.lookup(ctx, s.db, op, key)
+	if err == nil {
+		var e int64
+		if !exp.IsZero() {
+			e = exp.UnixNano()
+		}
+		s.l1.fill(g, key, v, e)
+	}
+	return v, exp, err
 }
 
 // row is an entry as the get statement returns it.
@@ -503,6 +585,12 @@ func (s *Store) write(ctx context.Context, q execer, op, key string, r io.Reader
 		return false, s.classify(op, key, err)
 	}
 	s.afterWrite(q, prev.String)
+	var keep *l1val
+	if v, ok := value.([]byte); ok && s.l1 != nil {
+		e, _ := exp.(int64)
+		keep = &l1val{val: append([]byte(nil), v...), exp: e}
+	}
+	s.committed(q, []string{key}, false, keep)
 	s.maint.wrote(ctx, q, n)
 	return true, nil
 }
@@ -559,6 +647,7 @@ func (s *Store) deleteKeys(ctx context.Context, q execer, op string, keys []stri
 			n++
 		}
 		s.afterWrite(q, file.String)
+		s.committed(q, []string{key}, false, nil)
 	}
 	return n, nil
 }
@@ -581,6 +670,9 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) (bool,
 		return false, s.classify("touch", key, err)
 	}
 	n, err := res.RowsAffected()
+	if n > 0 {
+		s.committed(s.wdb, []string{key}, false, nil)
+	}
 	return n > 0, s.classify("touch", key, err)
 }
 
@@ -598,7 +690,7 @@ func (s *Store) Close() error {
 	for _, st := range []*sql.Stmt{s.get, s.set, s.del} {
 		st.Close()
 	}
-	return errors.Join(err, s.wdb.Close(), s.db.Close())
+	return errors.Join(err, s.wdb.Close(), s.db.Close(), s.closeGen())
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -17,6 +17,8 @@ type txExec struct {
 	*sql.Tx
 	unlink  []string // files to remove after commit
 	created []string // files to remove after rollback
+	keys    []string // keys changed, for the L1s at commit
+	all     bool     // any number of entries changed
 }
 
 // withTx runs fn in one write transaction, atomic across processes.
@@ -45,6 +47,9 @@ func (s *Store) withTx(ctx context.Context, op, key string, fn func(t *txExec) e
 		return s.classify(op, key, err)
 	}
 	s.files.remove(t.unlink...)
+	if len(t.keys) > 0 || t.all {
+		s.committed(s.wdb, t.keys, t.all, nil)
+	}
 	return nil
 }
 
