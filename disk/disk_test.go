@@ -578,7 +578,7 @@ func TestDiskDecodesOnlyIntoCallersType(t *testing.T) {
 	key, _ := c.Key("k")
 	for _, planted := range [][]byte{
 		[]byte("\x80\x04\x95cos\nsystem\n(S'echo pwned'\ntR."), // a pickle payload
-		{0xCE, 1, 0, 0, 0, 0, 0, 0, 0x10, 0xff, 0x81, 0x03},     // an envelope with junk gob
+		{0xCE, 1, 0, 0, 0, 0, 0, 0, 0x10, 0xff, 0x81, 0x03},    // an envelope with junk gob
 		[]byte(`{"A": {"$type": "os/exec.Cmd"}}`),
 	} {
 		if err := s.Set(bg, key, planted, 0); err != nil {
