@@ -589,3 +589,36 @@ func TestDiskDecodesOnlyIntoCallersType(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskSampledEvictionKeepsRecentEntries: with a cache much larger than
+// the eviction sample, least-recently-stored eviction still removes old
+// entries and keeps the recent ones.
+func TestDiskSampledEvictionKeepsRecentEntries(t *testing.T) {
+	t.Parallel()
+	const size, limit = 4 << 10, 2 << 20 // about 500 entries fit
+	s := newTestStore(t, Options{SizeLimit: limit, MinFileSize: 1 << 10})
+	val := bytes.Repeat([]byte("v"), size)
+	const total = 2500
+	for i := range total {
+		if err := s.Set(bg, fmt.Sprint(i), val, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(from, to int) int {
+		n := 0
+		for i := from; i < to; i++ {
+			if ok, _ := s.Has(bg, fmt.Sprint(i)); ok {
+				n++
+			}
+		}
+		return n
+	}
+	old, recent := count(0, 1000), count(total-200, total)
+	t.Logf("survivors: %d of the first 1000, %d of the last 200", old, recent)
+	if recent < 190 || old > 50 {
+		t.Fatalf("survivors: %d of the first 1000, %d of the last 200; want the recent ones kept and the old ones gone", old, recent)
+	}
+	if vol, _ := s.Volume(bg); vol > 2*limit {
+		t.Fatalf("volume %d, far past the limit %d", vol, limit)
+	}
+}

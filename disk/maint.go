@@ -3,6 +3,7 @@ package disk
 import (
 	"context"
 	"database/sql"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -127,14 +128,37 @@ func (s *Store) cullExpired(ctx context.Context, q execer, now int64, limit int)
 	return n, err
 }
 
-// cullPolicy evicts up to limit entries in the policy's order.
+// evictSample is how many entries one eviction looks at.
+const evictSample = 64
+
+// cullPolicy evicts up to limit entries in the policy's order, sampled as
+// Redis samples for its maxmemory policies: it reads a window of at least
+// evictSample entries from a random point of the table and evicts the
+// oldest (or least used) of them. Rows are in first-insertion order, so a
+// window is a slice of the cache's history and the choice is close to
+// exact; a whole cache smaller than the window is ordered exactly.
 func (s *Store) cullPolicy(ctx context.Context, q execer, limit int) (int, error) {
-	pi, ok := policyIndex[s.opts.Policy]
+	order, ok := policyOrder[s.opts.Policy]
 	if !ok {
 		return 0, nil
 	}
-	n, err := s.deleteRows(ctx, q, `DELETE FROM cache WHERE rowid IN (SELECT rowid FROM cache
-		ORDER BY `+pi.order+` LIMIT :limit) RETURNING filename`, []any{sql.Named("limit", limit)})
+	var lo, hi sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT min(rowid), max(rowid) FROM cache`).Scan(&lo, &hi); err != nil || !lo.Valid {
+		return 0, err
+	}
+	window := max(evictSample, 4*limit)
+	start := lo.Int64
+	if span := hi.Int64 - lo.Int64 + 1; span > int64(window) {
+		start += rand.Int64N(span)
+	}
+	// The window wraps around to the table's start when it runs off its end.
+	n, err := s.deleteRows(ctx, q, `DELETE FROM cache WHERE rowid IN (
+		SELECT rowid FROM (
+			SELECT rowid, `+order+` AS o FROM (SELECT rowid, `+order+` FROM cache WHERE rowid >= :start ORDER BY rowid LIMIT :window)
+			UNION ALL
+			SELECT rowid, `+order+` FROM (SELECT rowid, `+order+` FROM cache WHERE rowid < :start ORDER BY rowid LIMIT :window)
+		) ORDER BY o LIMIT :limit) RETURNING filename`,
+		[]any{sql.Named("start", start), sql.Named("window", window), sql.Named("limit", limit)})
 	s.evictions.Add(uint64(n))
 	return n, err
 }

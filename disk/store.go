@@ -220,9 +220,6 @@ func (s *Store) createSchema(ctx context.Context, db *sql.DB) error {
 		}
 		defer tx.Rollback()
 		ddl := append([]string(nil), schemaDDL...)
-		if pi, ok := policyIndex[s.opts.Policy]; ok {
-			ddl = append(ddl, pi.ddl)
-		}
 		if s.opts.TagIndex {
 			ddl = append(ddl, tagIndexDDL)
 		}
