@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,9 @@ type shared struct {
 	values  ValueStore // non-nil on the object tier
 	codec   codec.Codec
 	bareInt bool // V is an integer kind and the store a Counter (see Cache)
-	closed  atomic.Bool
+	closeMu sync.RWMutex   // orders GetOrLoad's callers.Add before Close's Wait
+	closed  atomic.Bool    // set by Close under closeMu
+	callers sync.WaitGroup // GetOrLoad calls that may start a load
 	flights flight.Group[string, any]
 }
 
@@ -350,6 +353,14 @@ func (c *Cache[V]) GetOrLoad(ctx context.Context, key string, load func(context.
 		return zero, opErr("load", key, err)
 	}
 	o := c.callOpts(opts)
+	c.closeMu.RLock()
+	if c.closed.Load() {
+		c.closeMu.RUnlock()
+		return zero, opErr("load", key, ErrClosed)
+	}
+	c.callers.Add(1) // under the read lock: never concurrent with Close's Wait
+	c.closeMu.RUnlock()
+	defer c.callers.Done()
 	v, err, _ := c.flights.Do(ctx, k, c.opts.LoadTimeout, func(lctx context.Context) (any, error) {
 		// Another caller of this process, or another process, may have filled
 		// the key between our miss and this flight.
@@ -616,9 +627,15 @@ func (c *Cache[V]) readWithTTL(ctx context.Context, k string) (*Entry[V], time.D
 // closes the store. Later calls return [ErrClosed]; a second Close returns
 // nil. Closing a [Cache.WithVersion] view closes the cache it came from.
 func (c *Cache[V]) Close() error {
-	if c.closed.Swap(true) {
+	c.closeMu.Lock()
+	already := c.closed.Swap(true)
+	c.closeMu.Unlock()
+	if already {
 		return nil
 	}
+	// Once every GetOrLoad caller has returned no new load can start; then
+	// wait for loads whose callers gave up.
+	c.callers.Wait()
 	c.flights.Wait()
 	return c.store.Close()
 }

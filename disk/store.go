@@ -46,8 +46,9 @@ type Store struct {
 	set   *sql.Stmt
 	del   *sql.Stmt
 
-	closed atomic.Bool
-	wg     sync.WaitGroup // operations in progress, so Close can wait for them
+	closeMu sync.RWMutex   // orders begin's wg.Add before Close's wg.Wait
+	closed  atomic.Bool    // set by Close under closeMu
+	wg      sync.WaitGroup // operations in progress, so Close can wait for them
 
 	hits, misses, evictions, expirations atomic.Uint64
 
@@ -250,14 +251,13 @@ func (s *Store) Dir() string { return s.opts.Dir }
 // begin starts an operation: it fails after Close and on a done context,
 // and makes Close wait for the operation. Call end when done.
 func (s *Store) begin(ctx context.Context, op, key string) error {
+	s.closeMu.RLock()
 	if s.closed.Load() {
+		s.closeMu.RUnlock()
 		return s.opErr(op, key, cachekit.ErrClosed)
 	}
-	s.wg.Add(1)
-	if s.closed.Load() { // Close started meanwhile
-		s.wg.Done()
-		return s.opErr(op, key, cachekit.ErrClosed)
-	}
+	s.wg.Add(1) // under the read lock: never concurrent with Close's Wait
+	s.closeMu.RUnlock()
 	if err := ctx.Err(); err != nil {
 		s.wg.Done()
 		return s.opErr(op, key, err)
@@ -677,7 +677,10 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) (bool,
 // closes the database. Later calls return cachekit.ErrClosed; a second
 // Close returns nil.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	s.closeMu.Lock()
+	already := s.closed.Swap(true)
+	s.closeMu.Unlock()
+	if already {
 		return nil
 	}
 	s.wg.Wait()
