@@ -33,7 +33,7 @@ type shared struct {
 	store   Store
 	values  ValueStore // non-nil on the object tier
 	codec   codec.Codec
-	bareInt bool // V is an integer kind and the store a Counter (see Cache)
+	bareInt bool           // V is an integer kind and the store a Counter (see Cache)
 	closeMu sync.RWMutex   // orders GetOrLoad's callers.Add before Close's Wait
 	closed  atomic.Bool    // set by Close under closeMu
 	callers sync.WaitGroup // GetOrLoad calls that may start a load
