@@ -42,6 +42,7 @@ type Store struct {
 	db    *sql.DB // readers
 	wdb   *sql.DB // the one writer connection of this process
 	files files
+	batch batcher   // group commit of concurrent writes
 	get   *sql.Stmt // prepared hot statements: get on db, set and del on wdb
 	set   *sql.Stmt
 	del   *sql.Stmt
@@ -551,6 +552,24 @@ func (s *Store) write(ctx context.Context, q execer, op, key string, r io.Reader
 	}
 	args := []any{sql.Named("key", key), sql.Named("now", now), sql.Named("exp", exp), sql.Named("tag", tag),
 		sql.Named("size", size), sql.Named("file", file), sql.Named("value", value)}
+	if q != execer(s.wdb) {
+		return s.apply1(ctx, q, op, key, args, add, value, file, exp, n)
+	}
+	// Queued with concurrent writes: once queued it is applied, so it no
+	// longer listens to ctx (a cancel could roll back others' writes).
+	ctx = context.WithoutCancel(ctx)
+	var stored bool
+	err := s.batched(func(q execer) error {
+		var err error
+		stored, err = s.apply1(ctx, q, op, key, args, add, value, file, exp, n)
+		return err
+	})
+	return stored, err
+}
+
+// apply1 runs one write's statement through q and records what must
+// happen after commit.
+func (s *Store) apply1(ctx context.Context, q execer, op, key string, args []any, add bool, value, file, exp any, n int64) (bool, error) {
 	var (
 		prev sql.NullString
 		err  error
@@ -621,6 +640,21 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 }
 
 func (s *Store) deleteKeys(ctx context.Context, q execer, op string, keys []string) (int, error) {
+	if q != execer(s.wdb) {
+		return s.deleteKeysQ(ctx, q, op, keys)
+	}
+	ctx = context.WithoutCancel(ctx) // see write
+	var n int
+	err := s.batched(func(q execer) error {
+		var err error
+		n, err = s.deleteKeysQ(ctx, q, op, keys)
+		return err
+	})
+	return n, err
+}
+
+// deleteKeysQ deletes keys through q.
+func (s *Store) deleteKeysQ(ctx context.Context, q execer, op string, keys []string) (int, error) {
 	n := 0
 	for _, key := range keys {
 		var (
