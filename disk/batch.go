@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cachekit/cachekit/internal/sqlitedb"
 )
@@ -20,6 +21,8 @@ type batcher struct {
 	mu      sync.Mutex // protects queue and leading
 	queue   []*pending
 	leading bool // a caller is applying a batch
+
+	commits, writes atomic.Uint64 // batches applied and writes in them (for tests)
 }
 
 // pending is one queued write.
@@ -62,6 +65,8 @@ func (s *Store) lead() {
 	b.queue = nil
 	b.mu.Unlock()
 	s.apply(batch)
+	b.commits.Add(1)
+	b.writes.Add(uint64(len(batch)))
 	b.mu.Lock()
 	if len(b.queue) > 0 {
 		next := b.queue[0]
