@@ -14,6 +14,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 GO ?= go
+# Packages whose SQL runs on both SQLite drivers: mattn (cgo, the default) and modernc
+# (pure Go, CGO_ENABLED=0 or -tags cachekit_purego). make test runs them on both.
+PUREGO_PKGS := ./internal/sqlitedb/ ./disk/
 SERVERS := scripts/test-servers.sh
 # The state dir of scripts/test-servers.sh: pid files, data dirs and the env file.
 export CACHEKIT_TEST_STATE := $(abspath $(or $(CACHEKIT_TEST_STATE),.test-servers))
@@ -36,6 +39,10 @@ test:
 	$(MAKE) --no-print-directory -k lint || rc=$$?; \
 	echo "==> go test -race -count=1 ./..."; \
 	$(GO) test -race -count=1 ./... || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	echo "==> CGO_ENABLED=0 go test (the pure-Go SQLite driver) $(PUREGO_PKGS)"; \
+	CGO_ENABLED=0 $(GO) test -count=1 $(PUREGO_PKGS) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	echo "==> go test ./... in bench/"; \
+	(cd bench && $(GO) test -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	if [ "$$rc" -ne 0 ]; then echo "make test: FAILED"; else echo "make test: ok"; fi; \
 	exit $$rc
 
@@ -47,8 +54,9 @@ fmt-check:
 	if [ -n "$$out" ]; then printf 'gofmt: not formatted (run gofmt -w):\n%s\n' "$$out"; exit 1; fi
 
 vet:
-	@echo "==> go vet ./..."
+	@echo "==> go vet ./... (and the bench module)"
 	@$(GO) vet ./...
+	@cd bench && $(GO) vet ./...
 
 # staticcheck is a tool of the separate module in tools/ (it needs a newer go directive than
 # the library's); `go tool -n` builds it if needed and prints the binary's path. It runs here,
@@ -68,3 +76,28 @@ servers-stop:
 
 quickstart:
 	$(GO) run ./examples/quickstart
+
+# make bench-disk [QUICK=1]: cachekit's disk store side by side with Python DiskCache
+# (Debian's python3-diskcache, installed here if missing), Redis and Memcached on 127.0.0.1;
+# see bench/README.md. Writes bench/results/disk.json. The servers get their own state dir,
+# so that a concurrent `make test` keeps its own, and are stopped at the end, also on failure
+# or interrupt. BENCH_PYTHON is Debian's interpreter: a python3 first on PATH (pyenv, venv)
+# does not see Debian's packages. The private memcached's 64 MiB is raised to 1 GiB at run time
+# (cache_memlimit): 20k values of 10 KiB would not fit.
+BENCH_PYTHON ?= /usr/bin/python3
+BENCH_TEST_STATE ?= $(CURDIR)/bench/.test-servers
+
+.PHONY: bench-disk
+
+bench-disk:
+	@if ! $(BENCH_PYTHON) -c 'import diskcache' 2>/dev/null; then \
+		echo "==> apt-get install python3-diskcache"; \
+		sudo=(); [ "$$(id -u)" -eq 0 ] || sudo=(sudo); \
+		"$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q; \
+		"$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-diskcache; \
+	fi; \
+	export CACHEKIT_TEST_STATE="$(BENCH_TEST_STATE)"; \
+	trap 'rc=$$?; $(SERVERS) stop || true; exit $$rc' EXIT; \
+	$(SERVERS) start; \
+	source "$$CACHEKIT_TEST_STATE/env"; \
+	(cd bench && $(GO) run ./disk $(if $(QUICK),-quick) -python $(BENCH_PYTHON) -memcached-memlimit 1024 -out results/disk.json)
