@@ -38,6 +38,16 @@
 // Tags with [Store.Evict], queues with [Store.Push] and [Store.Pull],
 // [Store.PeekItem], iteration in key order and in store order, [Store.Expire],
 // [Store.Cull], [Store.Volume], [Store.Transact] and [Store.Check].
+// [Fanout] shards a cache over several databases so that processes writing
+// at once do not queue for one lock. [Deque] is a persistent double-ended
+// queue with O(log n) random access, and [Index] a persistent map that keeps
+// insertion order; both are safe across processes.
+//
+// # L1
+//
+// Options.L1Size adds an in-process tier of hot entries in front of SQLite,
+// kept coherent with every other process on the directory by a generation
+// counter in a memory-mapped file that every writer bumps after commit.
 //
 // # Caveats
 //

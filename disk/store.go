@@ -284,6 +284,8 @@ func (s *Store) classify(op, key string, err error) error {
 		err = fmt.Errorf("%w: database locked by another connection for over %v: %w", cachekit.ErrTimeout, s.opts.Timeout, err)
 	case errors.Is(err, sqlitedb.ErrCorrupt):
 		err = fmt.Errorf("%w: %w", cachekit.ErrCorrupt, err)
+	case errors.Is(err, sqlitedb.ErrReadOnly):
+		err = fmt.Errorf("%w: %w", fs.ErrPermission, err)
 	case errors.Is(err, errTooLarge):
 		err = cachekit.ErrTooLarge
 	}

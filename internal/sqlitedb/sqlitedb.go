@@ -88,8 +88,8 @@ const (
 // ErrReadOnly when SQLite's result code says so; other errors (and nil)
 // come back unchanged.
 func Classify(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, ErrBusy) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrReadOnly) {
+		return err // nil, or classified already
 	}
 	code, ok := resultCode(err)
 	if !ok {
