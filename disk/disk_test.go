@@ -477,21 +477,23 @@ func TestDiskIterationAndPeekItem(t *testing.T) {
 	}
 	s.Set(bg, "k100", []byte("overwrite keeps its place"), 0)
 	var byStore []string
-	for k, err := range s.KeysInStoreOrder(bg) {
-		if err != nil {
-			t.Fatal(err)
-		}
+	keys, errf := s.KeysInStoreOrder(bg)
+	for k := range keys {
 		byStore = append(byStore, k)
+	}
+	if err := errf(); err != nil {
+		t.Fatal(err)
 	}
 	if strings.Join(byStore, ",") != strings.Join(want, ",") {
 		t.Fatalf("store order: got %d keys starting %v", len(byStore), byStore[:3])
 	}
 	var byKey []string
-	for k, err := range s.Keys(bg) {
-		if err != nil {
-			t.Fatal(err)
-		}
+	keys, errf = s.Keys(bg)
+	for k := range keys {
 		byKey = append(byKey, k)
+	}
+	if err := errf(); err != nil {
+		t.Fatal(err)
 	}
 	if len(byKey) != 250 || byKey[0] != "k000" || byKey[249] != "k249" {
 		t.Fatalf("key order: %d keys, first %q last %q", len(byKey), byKey[0], byKey[len(byKey)-1])
@@ -507,6 +509,14 @@ func TestDiskIterationAndPeekItem(t *testing.T) {
 	}
 	if _, err := s.Pop(bg, "k249"); !errors.Is(err, cachekit.ErrMiss) {
 		t.Fatalf("second Pop: %v, want ErrMiss", err)
+	}
+	s.Close()
+	keys, errf = s.Keys(bg)
+	for k := range keys {
+		t.Fatalf("iteration after Close yielded %q", k)
+	}
+	if err := errf(); !errors.Is(err, cachekit.ErrClosed) {
+		t.Fatalf("iteration after Close: %v, want ErrClosed", err)
 	}
 }
 

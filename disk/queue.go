@@ -173,35 +173,38 @@ func (s *Store) PeekItem(ctx context.Context, last bool) (key string, val []byte
 	return "", nil, s.opErr("peekitem", "", cachekit.ErrMiss)
 }
 
-// Keys iterates over the live keys in key order (bytewise), reading 100
-// keys per query so that a large cache is not loaded at once. Entries
-// changed during the iteration may or may not be seen. An error ends the
-// iteration as its last pair.
-func (s *Store) Keys(ctx context.Context) iter.Seq2[string, error] {
+// Keys returns an iterator over the live keys in key order (bytewise) and a
+// function reporting the error that ended the iteration, if any: range over
+// the iterator, then call the function, as with sql.Rows.Err (the idiom of
+// [Deque.All] and [Index.All]). It reads 100 keys per query, holding no
+// connection while the loop body runs; entries changed during the
+// iteration may or may not be seen.
+func (s *Store) Keys(ctx context.Context) (iter.Seq[string], func() error) {
 	return pageKeys(ctx, s, `SELECT key, key FROM cache WHERE key > :after AND `+live+` ORDER BY key LIMIT 100`, "")
 }
 
-// KeysInStoreOrder iterates over the live keys in the order they were
-// first stored (an overwrite keeps a key's place), like iterating a
-// DiskCache.
-func (s *Store) KeysInStoreOrder(ctx context.Context) iter.Seq2[string, error] {
+// KeysInStoreOrder is like Keys, in the order the keys were first stored
+// (an overwrite keeps a key's place), like iterating a DiskCache.
+func (s *Store) KeysInStoreOrder(ctx context.Context) (iter.Seq[string], func() error) {
 	return pageKeys(ctx, s, `SELECT rowid, key FROM cache WHERE rowid > :after AND `+live+` ORDER BY rowid LIMIT 100`, int64(-1<<63))
 }
 
 // pageKeys runs query (which selects the paging column, of type T, and the
 // key) page after page.
-func pageKeys[T string | int64](ctx context.Context, s *Store, query string, start T) iter.Seq2[string, error] {
-	return func(yield func(string, error) bool) {
+func pageKeys[T string | int64](ctx context.Context, s *Store, query string, start T) (iter.Seq[string], func() error) {
+	var failed error
+	seq := func(yield func(string) bool) {
+		failed = nil
 		after := start
 		for {
 			if err := s.begin(ctx, "keys", ""); err != nil {
-				yield("", err)
+				failed = err
 				return
 			}
 			rows, err := s.db.QueryContext(ctx, query, sql.Named("after", after), sql.Named("now", s.now()))
 			if err != nil {
 				s.end()
-				yield("", s.classify("keys", "", err))
+				failed = s.classify("keys", "", err)
 				return
 			}
 			var page []string
@@ -218,11 +221,11 @@ func pageKeys[T string | int64](ctx context.Context, s *Store, query string, sta
 			rows.Close()
 			s.end()
 			if err != nil {
-				yield("", s.classify("keys", "", err))
+				failed = s.classify("keys", "", err)
 				return
 			}
 			for _, k := range page {
-				if !yield(k, nil) {
+				if !yield(k) {
 					return
 				}
 			}
@@ -231,4 +234,5 @@ func pageKeys[T string | int64](ctx context.Context, s *Store, query string, sta
 			}
 		}
 	}
+	return seq, func() error { return failed }
 }
