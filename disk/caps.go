@@ -190,25 +190,29 @@ func (s *Store) deleteWhere(ctx context.Context, op, cond string, args []any) (i
 // deleteRows runs a DELETE … RETURNING filename statement and unlinks the
 // files it released.
 func (s *Store) deleteRows(ctx context.Context, q execer, query string, args []any) (int, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
 	var names []string
 	n := 0
-	for rows.Next() {
-		var file sql.NullString
-		if err := rows.Scan(&file); err != nil {
-			rows.Close()
-			return n, err
+	// The statement makes all its changes in its first step: a busy
+	// failure there changed nothing and may be retried.
+	err := s.retry(ctx, func() error {
+		names, n = names[:0], 0
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
 		}
-		n++
-		if file.Valid {
-			names = append(names, file.String)
+		defer rows.Close()
+		for rows.Next() {
+			var file sql.NullString
+			if err := rows.Scan(&file); err != nil {
+				return err
+			}
+			n++
+			if file.Valid {
+				names = append(names, file.String)
+			}
 		}
-	}
-	err = rows.Err()
-	rows.Close()
+		return rows.Err()
+	})
 	if err == nil {
 		s.afterWrite(q, names...)
 	}

@@ -632,3 +632,31 @@ func TestDiskSampledEvictionKeepsRecentEntries(t *testing.T) {
 		t.Fatalf("volume %d, far past the limit %d", vol, limit)
 	}
 }
+
+// TestDiskContextBoundsLockWait: a caller's deadline ends its wait for
+// another process's lock long before Options.Timeout.
+func TestDiskContextBoundsLockWait(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := newTestStore(t, Options{Dir: dir})
+	b := newTestStore(t, Options{Dir: dir}) // Timeout: the default 60 s
+	hold, held := make(chan struct{}), make(chan struct{})
+	go a.Transact(bg, func(tx *Tx) error {
+		tx.Set("a", []byte("1"), 0)
+		close(held)
+		<-hold
+		return nil
+	})
+	<-held
+	defer close(hold)
+	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := b.Set(ctx, "b", []byte("2"), 0)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Set waited %v for the lock under a 300 ms deadline", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Set under a deadline while locked: %v, want DeadlineExceeded", err)
+	}
+}

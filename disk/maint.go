@@ -73,8 +73,11 @@ func (m *maintenance) flush(ctx context.Context, q execer) error {
 	m.access = make(map[string]accessRec, len(recs))
 	m.accessMu.Unlock()
 	for k, r := range recs {
-		_, err := q.ExecContext(ctx, `UPDATE cache SET access_time = max(access_time, :time), access_count = access_count + :count WHERE key = :key`,
-			sql.Named("time", r.time), sql.Named("count", r.count), sql.Named("key", k))
+		err := m.s.retry(ctx, func() error {
+			_, err := q.ExecContext(ctx, `UPDATE cache SET access_time = max(access_time, :time), access_count = access_count + :count WHERE key = :key`,
+				sql.Named("time", r.time), sql.Named("count", r.count), sql.Named("key", k))
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -167,7 +170,7 @@ func (s *Store) cullPolicy(ctx context.Context, q execer, limit int) (int, error
 // list, plus value files.
 func (s *Store) measureVolume(ctx context.Context, q execer) (int64, error) {
 	var pages, pageSize, fileBytes int64
-	if err := q.QueryRowContext(ctx, sqlVolume).Scan(&pages, &pageSize, &fileBytes); err != nil {
+	if err := s.retry(ctx, func() error { return q.QueryRowContext(ctx, sqlVolume).Scan(&pages, &pageSize, &fileBytes) }); err != nil {
 		return 0, err
 	}
 	return pages*pageSize + fileBytes, nil
@@ -241,7 +244,9 @@ func (s *Store) Len(ctx context.Context) (int, error) {
 	}
 	defer s.end()
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM cache WHERE `+live, sql.Named("now", s.now())).Scan(&n)
+	err := s.retry(ctx, func() error {
+		return s.db.QueryRowContext(ctx, `SELECT count(*) FROM cache WHERE `+live, sql.Named("now", s.now())).Scan(&n)
+	})
 	return n, s.classify("len", "", err)
 }
 

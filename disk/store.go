@@ -109,6 +109,18 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// busySlice is SQLite's busy timeout on the store's connections. SQLite
+// cannot end its busy wait when a context ends, so it waits at most a slice
+// and retry loops until Options.Timeout or the context ends.
+const busySlice = 100 * time.Millisecond
+
+// retry runs fn again while the database is locked by another connection,
+// until Options.Timeout has passed or ctx ends. fn must change nothing when
+// it fails with SQLITE_BUSY, which holds for one statement.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	return sqlitedb.RetryFor(ctx, s.opts.Timeout, fn)
+}
+
 // genFileName is the shared generation counter's file.
 const genFileName = "cache.gen"
 
@@ -165,7 +177,7 @@ func (s *Store) open(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	mmap := max(s.opts.MmapSize, 0)
-	cfg := sqlitedb.Config{Path: path, BusyTimeout: s.opts.Timeout, MmapSize: mmap, CacheSizeKiB: 32 << 10}
+	cfg := sqlitedb.Config{Path: path, BusyTimeout: min(s.opts.Timeout, busySlice), MmapSize: mmap, CacheSizeKiB: 32 << 10}
 	db, err := sqlitedb.Open(ctx, cfg)
 	if err != nil {
 		return s.classify("open", "", err)
@@ -357,11 +369,12 @@ type row struct {
 // selectRow runs the get statement on q; ok is false when no live row.
 func (s *Store) selectRow(ctx context.Context, q execer, key string) (r row, ok bool, err error) {
 	args := []any{sql.Named("key", key), sql.Named("now", s.now())}
-	if q == execer(s.db) {
-		err = s.get.QueryRowContext(ctx, args...).Scan(&r.val, &r.file, &r.size, &r.exp)
-	} else {
-		err = q.QueryRowContext(ctx, sqlGet, args...).Scan(&r.val, &r.file, &r.size, &r.exp)
-	}
+	err = s.retry(ctx, func() error {
+		if q == execer(s.db) {
+			return s.get.QueryRowContext(ctx, args...).Scan(&r.val, &r.file, &r.size, &r.exp)
+		}
+		return q.QueryRowContext(ctx, sqlGet, args...).Scan(&r.val, &r.file, &r.size, &r.exp)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -412,8 +425,10 @@ func (s *Store) Has(ctx context.Context, key string) (bool, error) {
 	}
 	defer s.end()
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM cache WHERE key = :key AND `+live,
-		sql.Named("key", key), sql.Named("now", s.now())).Scan(&one)
+	err := s.retry(ctx, func() error {
+		return s.db.QueryRowContext(ctx, `SELECT 1 FROM cache WHERE key = :key AND `+live,
+			sql.Named("key", key), sql.Named("now", s.now())).Scan(&one)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -557,33 +572,36 @@ func (s *Store) write(ctx context.Context, q execer, op, key string, r io.Reader
 	if q != execer(s.wdb) {
 		return s.apply1(ctx, q, op, key, args, add, value, file, exp, n)
 	}
-	// Queued with concurrent writes: once queued it is applied, so it no
-	// longer listens to ctx (a cancel could roll back others' writes).
-	ctx = context.WithoutCancel(ctx)
-	var stored bool
-	err := s.batched(func(q execer) error {
+	var stored, ran bool
+	err := s.batched(ctx, func(ctx context.Context, q execer) error {
 		var err error
+		ran = true
 		stored, err = s.apply1(ctx, q, op, key, args, add, value, file, exp, n)
 		return err
 	})
+	if name, ok := file.(string); ok && !ran {
+		s.files.remove(name) // withdrawn from the queue before it ran
+	}
+	var oe *cachekit.OpError
+	if err != nil && !errors.As(err, &oe) { // ctx.Err() of a withdrawn write
+		err = s.opErr(op, key, err)
+	}
 	return stored, err
 }
 
 // apply1 runs one write's statement through q and records what must
 // happen after commit.
 func (s *Store) apply1(ctx context.Context, q execer, op, key string, args []any, add bool, value, file, exp any, n int64) (bool, error) {
-	var (
-		prev sql.NullString
-		err  error
-	)
-	switch {
-	case add:
-		err = q.QueryRowContext(ctx, sqlAdd, args...).Scan(&prev)
-	case q == execer(s.wdb):
-		err = s.set.QueryRowContext(ctx, args...).Scan(&prev)
-	default:
-		err = q.QueryRowContext(ctx, sqlUpsert, args...).Scan(&prev)
-	}
+	var prev sql.NullString
+	err := s.retry(ctx, func() error {
+		switch {
+		case add:
+			return q.QueryRowContext(ctx, sqlAdd, args...).Scan(&prev)
+		case q == execer(s.wdb):
+			return s.set.QueryRowContext(ctx, args...).Scan(&prev)
+		}
+		return q.QueryRowContext(ctx, sqlUpsert, args...).Scan(&prev)
+	})
 	if t, ok := q.(*txExec); ok && err == nil {
 		if name, ok := file.(string); ok {
 			t.created = append(t.created, name)
@@ -645,9 +663,8 @@ func (s *Store) deleteKeys(ctx context.Context, q execer, op string, keys []stri
 	if q != execer(s.wdb) {
 		return s.deleteKeysQ(ctx, q, op, keys)
 	}
-	ctx = context.WithoutCancel(ctx) // see write
 	var n int
-	err := s.batched(func(q execer) error {
+	err := s.batched(ctx, func(ctx context.Context, q execer) error {
 		var err error
 		n, err = s.deleteKeysQ(ctx, q, op, keys)
 		return err
@@ -665,11 +682,12 @@ func (s *Store) deleteKeysQ(ctx context.Context, q execer, op string, keys []str
 			err   error
 		)
 		args := []any{sql.Named("key", key), sql.Named("now", s.now())}
-		if q == execer(s.wdb) {
-			err = s.del.QueryRowContext(ctx, args...).Scan(&file, &alive)
-		} else {
-			err = q.QueryRowContext(ctx, sqlDelete, args...).Scan(&file, &alive)
-		}
+		err = s.retry(ctx, func() error {
+			if q == execer(s.wdb) {
+				return s.del.QueryRowContext(ctx, args...).Scan(&file, &alive)
+			}
+			return q.QueryRowContext(ctx, sqlDelete, args...).Scan(&file, &alive)
+		})
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -698,7 +716,12 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) (bool,
 		n, err := s.deleteKeys(ctx, s.wdb, "touch", []string{key})
 		return n > 0, err
 	}
-	res, err := s.wdb.ExecContext(ctx, sqlTouch, sql.Named("exp", exp), sql.Named("key", key), sql.Named("now", now))
+	var res sql.Result
+	err := s.retry(ctx, func() error {
+		var err error
+		res, err = s.wdb.ExecContext(ctx, sqlTouch, sql.Named("exp", exp), sql.Named("key", key), sql.Named("now", now))
+		return err
+	})
 	if err != nil {
 		return false, s.classify("touch", key, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
-	"github.com/cachekit/cachekit/internal/sqlitedb"
 )
 
 // txExec is a write transaction in progress (BEGIN IMMEDIATE). Value files
@@ -24,7 +23,7 @@ type txExec struct {
 // withTx runs fn in one write transaction, atomic across processes.
 func (s *Store) withTx(ctx context.Context, op, key string, fn func(t *txExec) error) error {
 	var tx *sql.Tx
-	err := sqlitedb.Retry(ctx, func() error {
+	err := s.retry(ctx, func() error {
 		var err error
 		tx, err = s.wdb.BeginTx(ctx, nil)
 		return err

@@ -110,11 +110,29 @@ func Classify(err error) error {
 // ctx ends. Use it around DDL and pragmas, which SQLite's busy timeout does
 // not always cover, and around BEGIN IMMEDIATE.
 func Retry(ctx context.Context, fn func() error) error {
+	return RetryFor(ctx, 0, fn)
+}
+
+// RetryFor is Retry bounded by timeout as well (no bound if timeout <= 0):
+// past it, it returns the last busy error, which wraps ErrBusy.
+//
+// Neither driver ends SQLite's own busy wait when ctx ends, so a caller that
+// wants ctx to bound its waits opens connections with a short BusyTimeout
+// (a slice of, say, 100 ms) and retries with RetryFor.
+func RetryFor(ctx context.Context, timeout time.Duration, fn func() error) error {
+	var deadline time.Time
 	delay := time.Millisecond
 	for {
 		err := Classify(fn())
 		if !errors.Is(err, ErrBusy) {
 			return err
+		}
+		if timeout > 0 {
+			if deadline.IsZero() {
+				deadline = time.Now().Add(timeout)
+			} else if time.Now().After(deadline) {
+				return err
+			}
 		}
 		t := time.NewTimer(delay)
 		select {
