@@ -9,8 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,16 +249,64 @@ func TestDiskBadDirectoryAndCorruptDatabase(t *testing.T) {
 	}
 }
 
+// TestDiskReadOnlyDirectory: a directory the process cannot write, or a
+// cache another user owns, gives a clear permission error. Root ignores
+// permissions, so as root the test re-runs itself as user nobody.
 func TestDiskReadOnlyDirectory(t *testing.T) {
-	t.Parallel()
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory permissions")
+	if dir := os.Getenv("CACHEKIT_DISK_READONLY_DIR"); dir != "" {
+		diskReadOnlyChecks(t, dir)
+		return
 	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o500)
-	defer os.Chmod(dir, 0o700)
-	if _, err := New(bg, Options{Dir: filepath.Join(dir, "cache")}); err == nil {
-		t.Fatal("New under a read-only directory succeeded")
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o500)
+		defer os.Chmod(dir, 0o700)
+		diskReadOnlyChecks(t, dir)
+		return
+	}
+	// As root: a root-owned world-readable tree, and a copy of this test
+	// binary nobody may run.
+	base, err := os.MkdirTemp("", "cachekit-readonly-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	os.Chmod(base, 0o755)
+	root := newTestStore(t, Options{Dir: filepath.Join(base, "rootcache")})
+	root.Set(bg, "k", []byte("v"), 0)
+	os.Chmod(root.Dir(), 0o755)
+	exe := filepath.Join(base, "disk.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestDiskReadOnlyDirectory$", "-test.v")
+	cmd.Env = append(os.Environ(), "CACHEKIT_DISK_READONLY_DIR="+base, "GORACE=atexit_sleep_ms=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as user nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestDiskReadOnlyDirectory") {
+		t.Fatalf("the checks did not run as user nobody:\n%s", out)
+	}
+}
+
+// diskReadOnlyChecks runs as a user who cannot write dir.
+func diskReadOnlyChecks(t *testing.T, dir string) {
+	_, err := New(bg, Options{Dir: filepath.Join(dir, "cache")})
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("New in a directory we cannot write: %v, want a permission error", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rootcache")); err == nil {
+		_, err := New(bg, Options{Dir: filepath.Join(dir, "rootcache")})
+		if !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("New on another user's cache: %v, want a permission error", err)
+		}
 	}
 }
 
