@@ -142,6 +142,6 @@ func (s *Store) apply(leaderCtx context.Context, batch []*pending) {
 	}
 	s.files.remove(t.unlink...)
 	if len(t.keys) > 0 || t.all {
-		s.committed(s.wdb, t.keys, t.all, nil)
+		s.publish(t.keys, t.all, t.sets)
 	}
 }

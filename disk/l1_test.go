@@ -109,3 +109,38 @@ func TestL1NeverServesOlderThanACompletedWrite(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestL1KeepsWrittenValues: values this process writes, alone, in SetMany
+// or in a transaction, stay in its L1 (the next Get does not touch SQLite),
+// and a later change in the same transaction wins.
+func TestL1KeepsWrittenValues(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{L1Size: 1 << 20})
+	if err := s.Set(bg, "single", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMany(bg, map[string][]byte{"a": []byte("A"), "b": []byte("B")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Transact(bg, func(tx *Tx) error {
+		tx.Set("kept", []byte("K"), 0)
+		tx.Set("gone", []byte("G"), 0)
+		_, err := tx.Delete("gone")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Remove the rows behind the L1's back: what it kept is still served.
+	if _, err := s.db.Exec(`DELETE FROM cache`); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"single": "1", "a": "A", "b": "B", "kept": "K"} {
+		if v, err := s.Get(bg, k); err != nil || string(v) != want {
+			t.Fatalf("Get(%s) = %q, %v; want %q from the L1", k, v, err, want)
+		}
+	}
+	if _, err := s.Get(bg, "gone"); err == nil {
+		t.Fatal("a value deleted later in the same transaction is served")
+	}
+}

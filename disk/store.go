@@ -141,11 +141,32 @@ func (s *Store) closeGen() error {
 // commit. set, if not nil, is the new value of the single key, which this
 // process's L1 then keeps instead of dropping.
 func (s *Store) committed(q execer, keys []string, all bool, set *l1val) {
+	var sets map[string]l1val
+	if set != nil && len(keys) == 1 {
+		sets = map[string]l1val{keys[0]: *set}
+	}
 	if t, ok := q.(*txExec); ok {
 		t.keys = append(t.keys, keys...)
 		t.all = t.all || all
+		for _, k := range keys { // a later change in the transaction wins
+			delete(t.sets, k)
+		}
+		if sets != nil && s.l1 != nil {
+			if t.sets == nil {
+				t.sets = make(map[string]l1val)
+			}
+			t.sets[keys[0]] = *set
+		}
 		return
 	}
+	s.publish(keys, all, sets)
+}
+
+// publish tells every L1 of the directory about committed changes: it
+// bumps the shared generation and, when this process's L1 was current,
+// applies the changes to it (drop keys, keep the new values of sets)
+// instead of emptying it.
+func (s *Store) publish(keys []string, all bool, sets map[string]l1val) {
 	switch {
 	case s.l1 != nil:
 		var update func(c *memory.Cache[string, l1val])
@@ -154,8 +175,8 @@ func (s *Store) committed(q execer, keys []string, all bool, set *l1val) {
 				for _, k := range keys {
 					c.Delete(k)
 				}
-				if set != nil && len(keys) == 1 {
-					c.Set(keys[0], *set)
+				for k, v := range sets {
+					c.Set(k, v)
 				}
 			}
 		}

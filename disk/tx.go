@@ -14,10 +14,11 @@ import (
 // files it wrote are removed if it rolls back.
 type txExec struct {
 	*sql.Tx
-	unlink  []string // files to remove after commit
-	created []string // files to remove after rollback
-	keys    []string // keys changed, for the L1s at commit
-	all     bool     // any number of entries changed
+	unlink  []string         // files to remove after commit
+	created []string         // files to remove after rollback
+	keys    []string         // keys changed, for the L1s at commit
+	all     bool             // any number of entries changed
+	sets    map[string]l1val // new values this process's L1 may keep
 }
 
 // withTx runs fn in one write transaction, atomic across processes.
@@ -47,7 +48,7 @@ func (s *Store) withTx(ctx context.Context, op, key string, fn func(t *txExec) e
 	}
 	s.files.remove(t.unlink...)
 	if len(t.keys) > 0 || t.all {
-		s.committed(s.wdb, t.keys, t.all, nil)
+		s.publish(t.keys, t.all, t.sets)
 	}
 	return nil
 }
