@@ -52,14 +52,15 @@ func newL1(gen *genFile, size int64) (*l1, error) {
 }
 
 // get returns a copy of key's value when the L1 holds it and is current.
-func (l *l1) get(key string, now int64) ([]byte, time.Time, bool) {
+// now is called only for entries that expire.
+func (l *l1) get(key string, now func() int64) ([]byte, time.Time, bool) {
 	g := l.gen.load()
 	if g != l.valid.Load() {
 		l.resync(g)
 		return nil, time.Time{}, false
 	}
 	v, ok := l.cache.Get(key)
-	if !ok || (v.exp != 0 && v.exp <= now) {
+	if !ok || (v.exp != 0 && v.exp <= now()) {
 		return nil, time.Time{}, false
 	}
 	var exp time.Time

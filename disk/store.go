@@ -362,8 +362,7 @@ func (s *Store) getWithExpiry(ctx context.Context, op, key string) ([]byte, time
 	if s.l1 == nil {
 		return s.lookup(ctx, s.db, op, key)
 	}
-	now := s.now()
-	if v, exp, ok := s.l1.get(key, now); ok {
+	if v, exp, ok := s.l1.get(key, s.now); ok {
 		s.hit(key)
 		return v, exp, nil
 	}
@@ -493,7 +492,9 @@ func (s *Store) Read(ctx context.Context, key string) (io.ReadCloser, error) {
 
 func (s *Store) hit(key string) {
 	s.hits.Add(1)
-	s.maint.touched(key, s.now())
+	if s.maint.recording {
+		s.maint.touched(key, s.now())
+	}
 }
 
 // Set stores val under key for ttl (zero or cachekit.NoExpiry: no expiry;
