@@ -286,25 +286,28 @@ func (c *Cache[V]) Add(ctx context.Context, key string, v V, opts ...Option) (bo
 	if o.ttl < 0 {
 		return false, nil // nothing would be stored
 	}
-	e := c.newEntry(v, o.ttl)
+	added, err := c.addEntry(ctx, k, c.newEntry(v, o.ttl), o.ttl)
+	return added, wrapErr("add", key, err)
+}
+
+// addEntry stores e under the full key k only if k is absent or expired.
+func (c *Cache[V]) addEntry(ctx context.Context, k string, e *Entry[V], ttl time.Duration) (bool, error) {
 	if c.values != nil {
-		ok, err := c.values.AddValue(ctx, k, e, o.ttl)
-		return ok, wrapErr("add", key, err)
+		return c.values.AddValue(ctx, k, e, ttl)
 	}
 	b, err := c.encode(e)
 	if err != nil {
-		return false, opErr("add", key, err)
+		return false, err
 	}
 	if a, ok := c.store.(Adder); ok {
-		added, err := a.Add(ctx, k, b, o.ttl)
-		return added, wrapErr("add", key, err)
+		return a.Add(ctx, k, b, ttl)
 	}
 	if _, err := c.store.Get(ctx, k); err == nil {
 		return false, nil
 	} else if !errors.Is(err, ErrMiss) {
-		return false, opErr("add", key, err)
+		return false, err
 	}
-	return true, wrapErr("add", key, c.store.Set(ctx, k, b, o.ttl))
+	return true, c.store.Set(ctx, k, b, ttl)
 }
 
 // GetOrSet returns the value under key; if there is none it adds v and
@@ -347,11 +350,13 @@ func (c *Cache[V]) GetOrLoad(ctx context.Context, key string, load func(context.
 	if err != nil {
 		return zero, err
 	}
-	if e, err := c.read(ctx, k); err == nil {
+	e, err := c.read(ctx, k)
+	if err == nil {
 		return e.Value, nil
 	} else if !errors.Is(err, ErrMiss) && !errors.Is(err, ErrCorrupt) {
 		return zero, opErr("load", key, err)
 	}
+	corrupt := errors.Is(err, ErrCorrupt)
 	o := c.callOpts(opts)
 	c.closeMu.RLock()
 	if c.closed.Load() {
@@ -372,12 +377,25 @@ func (c *Cache[V]) GetOrLoad(ctx context.Context, key string, load func(context.
 		if err != nil {
 			return nil, err
 		}
-		if o.ttl >= 0 {
-			e := c.newEntry(v, o.ttl)
-			e.ComputeTime = max(c.opts.Clock.Now().Sub(start), 0)
-			if err := c.write(lctx, k, e, o.ttl); err != nil && c.opts.OnError != nil {
-				c.opts.OnError("load", key, err)
+		if o.ttl < 0 {
+			return v, nil
+		}
+		e := c.newEntry(v, o.ttl)
+		e.ComputeTime = max(c.opts.Clock.Now().Sub(start), 0)
+		if corrupt { // overwrite what cannot be read
+			err = c.write(lctx, k, e, o.ttl)
+		} else {
+			// Add, not Set: a value another writer stored during the load
+			// is newer than ours, and wins (as in Django's get_or_set).
+			var added bool
+			if added, err = c.addEntry(lctx, k, e, o.ttl); err == nil && !added {
+				if cur, rerr := c.read(lctx, k); rerr == nil {
+					return cur.Value, nil
+				}
 			}
+		}
+		if err != nil && c.opts.OnError != nil {
+			c.opts.OnError("load", key, err)
 		}
 		return v, nil
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 )
@@ -29,7 +30,7 @@ func Incr[V Integer](ctx context.Context, c *Cache[V], key string, delta V) (V, 
 // Decr subtracts delta from the integer under key; see [Incr].
 func Decr[V Integer](ctx context.Context, c *Cache[V], key string, delta V) (V, error) {
 	d := int64(delta)
-	if delta > 0 && d < 0 {
+	if (delta > 0 && d < 0) || d == math.MinInt64 { // -d would not fit int64
 		return 0, opErr("decr", key, ErrNotInteger)
 	}
 	return incrBy(ctx, c, key, -d)
@@ -89,6 +90,14 @@ func incrBy[V Integer](ctx context.Context, c *Cache[V], key string, delta int64
 			return 0, opErr("incr", key, err)
 		}
 		v, err := fit[V](n)
+		if err != nil {
+			// The store's counter is int64; V is narrower. Take the step back
+			// so that the stored value still fits V (not atomic with the
+			// first step: another increment may have come in between).
+			if _, uerr := ctr.IncrBy(ctx, k, -delta); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+		}
 		return v, wrapErr("incr", key, err)
 	}
 	// Fallback: read, add, write; not atomic.

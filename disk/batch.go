@@ -14,6 +14,11 @@ import (
 // of N. A lone write runs as a single autocommit statement, as before.
 // After its batch the leader hands the lead to the first queued caller and
 // returns, so no caller works for others for long.
+//
+// Every change to the database goes through this queue, transactions too
+// (as exclusive entries, run alone): the leader commits and then publishes
+// the change to the L1s before the next change starts, so this process's L1
+// sees its changes in commit order.
 
 // batcher is a Store's queue of pending writes.
 type batcher struct {
@@ -26,11 +31,13 @@ type batcher struct {
 
 // pending is one queued write.
 type pending struct {
-	fn       func(ctx context.Context, q execer) error // applies the write through q
-	err      error
-	done     chan struct{} // closed when the write is applied (or failed)
-	promote  chan struct{} // closed when this caller must lead the next batch
-	promoted bool          // set under batcher.mu before promote is closed
+	ctx       context.Context
+	fn        func(ctx context.Context, q execer) error // applies the write through q
+	exclusive bool                                      // runs alone, through s.wdb: a transaction of its own
+	err       error
+	done      chan struct{} // closed when the write is applied (or failed)
+	promote   chan struct{} // closed when this caller must lead the next batch
+	promoted  bool          // set under batcher.mu before promote is closed
 }
 
 // batched applies fn through the Store's writer, coalescing it with
@@ -42,7 +49,19 @@ type pending struct {
 // withdraws it and gets ctx.Err(); once a batch has taken the write, the
 // caller waits for it.
 func (s *Store) batched(ctx context.Context, fn func(ctx context.Context, q execer) error) error {
-	p := &pending{fn: fn, done: make(chan struct{}), promote: make(chan struct{})}
+	return s.enqueue(&pending{ctx: ctx, fn: fn})
+}
+
+// exclusive runs fn in its turn among the Store's writes, alone: fn opens
+// its own transaction on s.wdb and publishes its changes before the next
+// write starts.
+func (s *Store) exclusive(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.enqueue(&pending{ctx: ctx, exclusive: true, fn: func(ctx context.Context, _ execer) error { return fn(ctx) }})
+}
+
+func (s *Store) enqueue(p *pending) error {
+	ctx := p.ctx
+	p.done, p.promote = make(chan struct{}), make(chan struct{})
 	b := &s.batch
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
@@ -70,21 +89,30 @@ func (s *Store) batched(ctx context.Context, fn func(ctx context.Context, q exec
 		b.leading = true
 		b.mu.Unlock()
 	}
-	s.lead(ctx)
+	s.lead()
 	return p.err
 }
 
-// lead applies the queue, then hands the lead on or gives it up. ctx is the
-// leader's own, used when its write runs alone.
-func (s *Store) lead(ctx context.Context) {
+// lead applies the queue in order (runs of ordinary writes together,
+// exclusive entries alone), then hands the lead on or gives it up.
+func (s *Store) lead() {
 	b := &s.batch
 	b.mu.Lock()
-	batch := b.queue
+	queue := b.queue
 	b.queue = nil
 	b.mu.Unlock()
-	s.apply(ctx, batch)
-	b.commits.Add(1)
-	b.writes.Add(uint64(len(batch)))
+	for len(queue) > 0 {
+		n := 1
+		if !queue[0].exclusive {
+			for n < len(queue) && !queue[n].exclusive {
+				n++
+			}
+		}
+		s.apply(queue[:n])
+		b.commits.Add(1)
+		b.writes.Add(uint64(n))
+		queue = queue[n:]
+	}
 	b.mu.Lock()
 	if len(b.queue) > 0 {
 		next := b.queue[0]
@@ -100,18 +128,18 @@ func (s *Store) lead(ctx context.Context) {
 // apply runs a batch: alone as an autocommit statement, together in one
 // transaction. A write that fails alone fails only itself; a failed commit
 // fails every write of the batch.
-func (s *Store) apply(leaderCtx context.Context, batch []*pending) {
+func (s *Store) apply(batch []*pending) {
 	defer func() {
 		for _, p := range batch {
 			close(p.done)
 		}
 	}()
-	if len(batch) == 1 { // the leader's own write (it is always in its batch)
-		batch[0].err = batch[0].fn(leaderCtx, s.wdb)
+	if len(batch) == 1 {
+		batch[0].err = batch[0].fn(batch[0].ctx, s.wdb)
 		return
 	}
 	// The transaction must not end with any one caller's context.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(leaderCtx), s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), s.opts.Timeout)
 	defer cancel()
 	var tx *sql.Tx
 	err := s.retry(ctx, func() error {

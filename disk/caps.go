@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,9 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 		return nil, err
 	}
 	defer s.end()
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys) // a key asked twice is one lookup
 	out := make(map[string][]byte, len(keys))
 	asked := len(keys)
 	for len(keys) > 0 {
@@ -120,7 +124,6 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 				v = []byte{}
 			}
 			out[k] = v
-			s.hit(k)
 		}
 		err = rows.Err()
 		rows.Close()
@@ -129,14 +132,17 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 		}
 		for _, f := range files {
 			// A file replaced meanwhile: read the key again on its own.
-			if v, _, err := s.lookup(ctx, s.db, "get_many", f.key); err == nil {
+			if v, _, err := s.read(ctx, s.db, "get_many", f.key); err == nil {
 				out[f.key] = v
 			} else if !errors.Is(err, cachekit.ErrMiss) {
 				return nil, err
 			}
 		}
 	}
-	s.misses.Add(uint64(max(0, asked-len(out))))
+	for k := range out {
+		s.hit(k)
+	}
+	s.misses.Add(uint64(asked - len(out)))
 	return out, nil
 }
 
@@ -176,7 +182,12 @@ func (s *Store) deleteWhere(ctx context.Context, op, cond string, args []any) (i
 		if err := ctx.Err(); err != nil {
 			return total, s.opErr(op, "", err)
 		}
-		n, err := s.deleteRows(ctx, s.wdb, q, args)
+		var n int
+		err := s.batched(ctx, func(ctx context.Context, x execer) error {
+			var err error
+			n, err = s.deleteRows(ctx, x, q, args)
+			return err
+		})
 		total += n
 		if err != nil {
 			return total, s.classify(op, "", err)

@@ -12,10 +12,11 @@ import (
 	"time"
 )
 
-// orphanGrace is how old an unreferenced value file must be before Check
-// calls it an orphan: a writer writes its file before the transaction that
-// references it commits.
-const orphanGrace = 10 * time.Second
+// orphanGrace is how much older than the lock timeout an unreferenced value
+// file must be before Check calls it an orphan: a writer writes its file
+// before the transaction that references it, then may wait up to its
+// Options.Timeout for the lock.
+const orphanGrace = time.Minute
 
 // CheckReport is what [Store.Check] found (and, with fix, repaired).
 type CheckReport struct {
@@ -43,8 +44,9 @@ func (r *CheckReport) add(format string, args ...any) {
 
 // Check verifies the cache: SQLite's integrity check, that every entry's
 // value file exists with the recorded length, that no value file is
-// unreferenced (files younger than ten seconds are left alone: they may
-// belong to a write in progress), that no value directory is empty, and
+// unreferenced (files younger than Options.Timeout plus a minute are left
+// alone: they may belong to a write waiting for the lock; processes sharing
+// a directory should use the same Timeout), that no value directory is empty, and
 // the recorded total of file bytes. With fix it repairs what it can:
 // rebuilds the indexes and vacuums a damaged database, drops entries whose
 // file is missing or torn, removes orphan files and empty directories, and
@@ -163,7 +165,7 @@ func (s *Store) checkEntries(ctx context.Context, t *txExec, rep *CheckReport, f
 // value directories.
 func (s *Store) checkFiles(referenced map[string]bool, rep *CheckReport, fix bool) error {
 	var orphans, dirs []string
-	cutoff := time.Now().Add(-orphanGrace)
+	cutoff := time.Now().Add(-(s.opts.Timeout + orphanGrace))
 	err := filepath.WalkDir(s.opts.Dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

@@ -74,12 +74,21 @@ func validName(name string) bool {
 func (f *files) write(r io.Reader, maxSize int64) (name string, size int64, err error) {
 	name = newName()
 	p, _ := f.path(name)
-	if err := os.MkdirAll(filepath.Dir(p), f.dirMode); err != nil {
-		return "", 0, err
-	}
-	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.fileMode)
-	if err != nil {
-		return "", 0, err
+	var w *os.File
+	for try := 0; ; try++ {
+		if err := os.MkdirAll(filepath.Dir(p), f.dirMode); err != nil {
+			return "", 0, err
+		}
+		w, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.fileMode)
+		// Check(fix) may remove the (empty) directory between the two
+		// calls: make it again.
+		if errors.Is(err, fs.ErrNotExist) && try < 3 {
+			continue
+		}
+		if err != nil {
+			return "", 0, err
+		}
+		break
 	}
 	src := r
 	if maxSize > 0 {

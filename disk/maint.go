@@ -209,7 +209,7 @@ func (s *Store) Cull(ctx context.Context) (int, error) {
 		return n, err
 	}
 	defer s.end()
-	if err := s.maint.flush(ctx, s.wdb); err != nil {
+	if err := s.batched(ctx, func(ctx context.Context, q execer) error { return s.maint.flush(ctx, q) }); err != nil {
 		return n, s.classify("cull", "", err)
 	}
 	for {
@@ -220,7 +220,12 @@ func (s *Store) Cull(ctx context.Context) (int, error) {
 		if vol < s.opts.SizeLimit {
 			return n, nil
 		}
-		k, err := s.cullPolicy(ctx, s.wdb, 100)
+		var k int
+		err = s.batched(ctx, func(ctx context.Context, q execer) error {
+			var err error
+			k, err = s.cullPolicy(ctx, q, 100)
+			return err
+		})
 		n += k
 		if err != nil || k == 0 {
 			return n, s.classify("cull", "", err)

@@ -36,6 +36,11 @@ type PushOptions struct {
 	Tag  string
 }
 
+// queueDigitsOnly keeps the keys whose tail after the prefix and dash (from
+// byte :start) is all digits, so other keys that happen to share the range
+// and length are not taken for queue items.
+const queueDigitsOnly = `CAST(substr(CAST(key AS BLOB), :start) AS TEXT) NOT GLOB '*[^0-9]*'`
+
 func queueKey(prefix string, n int64) string {
 	return fmt.Sprintf("%s-%0*d", prefix, queueDigits, n)
 }
@@ -61,8 +66,8 @@ func (s *Store) Push(ctx context.Context, prefix string, val []byte, o PushOptio
 		}
 		var last string
 		err := t.QueryRowContext(ctx, `SELECT key FROM cache WHERE key >= :lo AND key < :hi
-			AND length(CAST(key AS BLOB)) = :n ORDER BY key `+order+` LIMIT 1`,
-			sql.Named("lo", lo), sql.Named("hi", hi), sql.Named("n", n)).Scan(&last)
+			AND length(CAST(key AS BLOB)) = :n AND `+queueDigitsOnly+` ORDER BY key `+order+` LIMIT 1`,
+			sql.Named("lo", lo), sql.Named("hi", hi), sql.Named("n", n), sql.Named("start", len(lo)+1)).Scan(&last)
 		num := int64(queueStart)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -114,8 +119,9 @@ func (s *Store) pullOrPeek(ctx context.Context, op, prefix string, side Side, re
 	err = s.withTx(ctx, op, prefix, func(t *txExec) error {
 		for {
 			err := t.QueryRowContext(ctx, `SELECT key FROM cache WHERE key >= :lo AND key < :hi
-				AND length(CAST(key AS BLOB)) = :n AND `+live+` ORDER BY key `+order+` LIMIT 1`,
-				sql.Named("lo", lo), sql.Named("hi", hi), sql.Named("n", n), sql.Named("now", s.now())).Scan(&key)
+				AND length(CAST(key AS BLOB)) = :n AND `+queueDigitsOnly+` AND `+live+` ORDER BY key `+order+` LIMIT 1`,
+				sql.Named("lo", lo), sql.Named("hi", hi), sql.Named("n", n), sql.Named("start", len(lo)+1),
+				sql.Named("now", s.now())).Scan(&key)
 			if errors.Is(err, sql.ErrNoRows) {
 				return s.opErr(op, prefix, cachekit.ErrMiss)
 			}

@@ -401,8 +401,21 @@ func (s *Store) selectRow(ctx context.Context, q execer, key string) (r row, ok 
 	return r, err == nil, err
 }
 
-// lookup reads the value under key through q, with its expiry.
+// lookup reads the value under key through q, with its expiry, and counts
+// the hit or miss.
 func (s *Store) lookup(ctx context.Context, q execer, op, key string) ([]byte, time.Time, error) {
+	v, exp, err := s.read(ctx, q, op, key)
+	switch {
+	case err == nil:
+		s.hit(key)
+	case errors.Is(err, cachekit.ErrMiss):
+		s.misses.Add(1)
+	}
+	return v, exp, err
+}
+
+// read is lookup without the statistics.
+func (s *Store) read(ctx context.Context, q execer, op, key string) ([]byte, time.Time, error) {
 	// A value file can be replaced between the SELECT and the read; look
 	// again a few times before calling it a miss.
 	for range 3 {
@@ -421,7 +434,6 @@ func (s *Store) lookup(ctx context.Context, q execer, op, key string) ([]byte, t
 			if r.val == nil {
 				r.val = []byte{}
 			}
-			s.hit(key)
 			return r.val, expires, nil
 		}
 		data, err := s.files.read(r.file.String, r.size)
@@ -431,10 +443,8 @@ func (s *Store) lookup(ctx context.Context, q execer, op, key string) ([]byte, t
 		if err != nil {
 			return nil, time.Time{}, s.opErr(op, key, err)
 		}
-		s.hit(key)
 		return data, expires, nil
 	}
-	s.misses.Add(1)
 	return nil, time.Time{}, cachekit.ErrMiss
 }
 
@@ -738,19 +748,19 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) (bool,
 		n, err := s.deleteKeys(ctx, s.wdb, "touch", []string{key})
 		return n > 0, err
 	}
-	var res sql.Result
-	err := s.retry(ctx, func() error {
-		var err error
-		res, err = s.wdb.ExecContext(ctx, sqlTouch, sql.Named("exp", exp), sql.Named("key", key), sql.Named("now", now))
-		return err
+	var n int64
+	err := s.batched(ctx, func(ctx context.Context, q execer) error {
+		return s.retry(ctx, func() error {
+			res, err := q.ExecContext(ctx, sqlTouch, sql.Named("exp", exp), sql.Named("key", key), sql.Named("now", now))
+			if err != nil {
+				return err
+			}
+			if n, err = res.RowsAffected(); n > 0 {
+				s.committed(q, []string{key}, false, nil)
+			}
+			return err
+		})
 	})
-	if err != nil {
-		return false, s.classify("touch", key, err)
-	}
-	n, err := res.RowsAffected()
-	if n > 0 {
-		s.committed(s.wdb, []string{key}, false, nil)
-	}
 	return n > 0, s.classify("touch", key, err)
 }
 

@@ -21,8 +21,13 @@ type txExec struct {
 	sets    map[string]l1val // new values this process's L1 may keep
 }
 
-// withTx runs fn in one write transaction, atomic across processes.
+// withTx runs fn in one write transaction, atomic across processes, in its
+// turn among the Store's writes.
 func (s *Store) withTx(ctx context.Context, op, key string, fn func(t *txExec) error) error {
+	return s.exclusive(ctx, func(ctx context.Context) error { return s.runTx(ctx, op, key, fn) })
+}
+
+func (s *Store) runTx(ctx context.Context, op, key string, fn func(t *txExec) error) error {
 	var tx *sql.Tx
 	err := s.retry(ctx, func() error {
 		var err error
