@@ -23,15 +23,9 @@ import (
 // database errors onto cachekit's sentinels.
 
 const (
-	persistDefaultTimeout  = 60 * time.Second
-	persistDefaultDirMode  = fs.FileMode(0o700)
-	persistDefaultFileMode = fs.FileMode(0o600)
-
-	// persistBusySlice is SQLite's busy timeout on every connection. Neither
-	// driver can cut a busy wait short when ctx ends (measured: a 3 s busy
-	// timeout waits 3 s under a 100 ms ctx), so SQLite waits at most one
-	// slice and sqlitedb.Retry loops until Options.Timeout or ctx ends.
-	persistBusySlice = 100 * time.Millisecond
+	// persistBusySlice is SQLite's busy timeout on every connection, the
+	// Store's busySlice (see there).
+	persistBusySlice = busySlice
 
 	// persistPageSize is how many rows an iterator reads per query.
 	persistPageSize = 100
@@ -64,13 +58,13 @@ func persistResolve(cfg persistConfig) (persistConfig, error) {
 		cfg.codec = codec.Gob
 	}
 	if cfg.timeout == 0 {
-		cfg.timeout = persistDefaultTimeout
+		cfg.timeout = DefaultTimeout
 	}
 	if cfg.dirMode == 0 {
-		cfg.dirMode = persistDefaultDirMode
+		cfg.dirMode = DefaultDirMode
 	}
 	if cfg.fileMode == 0 {
-		cfg.fileMode = persistDefaultFileMode
+		cfg.fileMode = DefaultFileMode
 	}
 	return cfg, nil
 }
