@@ -154,7 +154,7 @@ func (s *Store) SetMany(ctx context.Context, items map[string][]byte, ttl time.D
 	defer s.end()
 	return s.withTx(ctx, "set_many", "", func(t *txExec) error {
 		for k, v := range items {
-			if _, err := s.write(ctx, t, "set_many", k, bytesReader(v), int64(len(v)), SetOptions{TTL: ttl}, false); err != nil {
+			if _, err := s.write(ctx, t, "set_many", k, v, nil, SetOptions{TTL: ttl}, false); err != nil {
 				return err
 			}
 		}

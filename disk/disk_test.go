@@ -3,7 +3,6 @@ package disk
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -590,7 +589,6 @@ func TestDiskSharedDirectory(t *testing.T) {
 	if err := b.db.QueryRow(`SELECT count(*) FROM cache`).Scan(&n); err != nil || n != 50 {
 		t.Fatalf("rows = %d, %v", n, err)
 	}
-	_ = sql.ErrNoRows
 }
 
 func TestDiskLimits(t *testing.T) {

@@ -45,11 +45,8 @@ func (m *maintenance) init(s *Store) {
 	m.access = make(map[string]accessRec)
 }
 
-// touched records a read of key (LRU, LFU only).
+// touched records a read of key; callers check m.recording first.
 func (m *maintenance) touched(key string, now int64) {
-	if !m.recording {
-		return
-	}
 	m.accessMu.Lock()
 	if r, ok := m.access[key]; ok || len(m.access) < maxAccessRecords {
 		r.time = max(r.time, now)

@@ -88,7 +88,7 @@ func (s *Store) Push(ctx context.Context, prefix string, val []byte, o PushOptio
 			}
 		}
 		key = queueKey(prefix, num)
-		_, err = s.write(ctx, t, "push", key, bytesReader(val), int64(len(val)), SetOptions{TTL: o.TTL, Tag: o.Tag}, false)
+		_, err = s.write(ctx, t, "push", key, val, nil, SetOptions{TTL: o.TTL, Tag: o.Tag}, false)
 		return err
 	})
 	return key, err

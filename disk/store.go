@@ -502,7 +502,7 @@ func (s *Store) Read(ctx context.Context, key string) (io.ReadCloser, error) {
 
 func (s *Store) hit(key string) {
 	s.hits.Add(1)
-	if s.maint.recording {
+	if s.maint.recording { // skip the clock read when reads are not recorded
 		s.maint.touched(key, s.now())
 	}
 }
@@ -519,7 +519,7 @@ func (s *Store) SetWith(ctx context.Context, key string, val []byte, o SetOption
 		return err
 	}
 	defer s.end()
-	_, err := s.write(ctx, s.wdb, "set", key, bytesReader(val), int64(len(val)), o, false)
+	_, err := s.write(ctx, s.wdb, "set", key, val, nil, o, false)
 	return err
 }
 
@@ -535,12 +535,12 @@ func (s *Store) SetReader(ctx context.Context, key string, r io.Reader, o SetOpt
 	n, err := io.ReadFull(r, head)
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		_, err = s.write(ctx, s.wdb, "set", key, bytes.NewReader(head[:n]), int64(n), o, false)
+		_, err = s.write(ctx, s.wdb, "set", key, head[:n], nil, o, false)
 		return err
 	case err != nil:
 		return s.opErr("set", key, err)
 	}
-	_, err = s.write(ctx, s.wdb, "set", key, io.MultiReader(bytes.NewReader(head), r), -1, o, false)
+	_, err = s.write(ctx, s.wdb, "set", key, head, r, o, false)
 	return err
 }
 
@@ -551,7 +551,7 @@ func (s *Store) Add(ctx context.Context, key string, val []byte, ttl time.Durati
 		return false, err
 	}
 	defer s.end()
-	return s.write(ctx, s.wdb, "add", key, bytesReader(val), int64(len(val)), SetOptions{TTL: ttl}, true)
+	return s.write(ctx, s.wdb, "add", key, val, nil, SetOptions{TTL: ttl}, true)
 }
 
 // execer is what writes need: a *sql.DB or a *sql.Tx.
@@ -564,7 +564,11 @@ type execer interface {
 // write stores one value read from r (n bytes, or -1 when unknown and at
 // least MinFileSize). With add it stores only over an absent or expired
 // entry and reports whether it stored.
-func (s *Store) write(ctx context.Context, q execer, op, key string, r io.Reader, n int64, o SetOptions, add bool) (bool, error) {
+// write stores one value: val, or, when rest is not nil, val followed by
+// what rest yields (a streamed value of at least MinFileSize bytes). The
+// store never retains val. With add it stores only over an absent or
+// expired entry and reports whether it stored.
+func (s *Store) write(ctx context.Context, q execer, op, key string, val []byte, rest io.Reader, o SetOptions, add bool) (bool, error) {
 	now := s.now()
 	exp, ok := s.expiry(now, o.TTL)
 	if !ok {
@@ -574,21 +578,23 @@ func (s *Store) write(ctx context.Context, q execer, op, key string, r io.Reader
 		_, err := s.deleteKeys(ctx, q, op, []string{key})
 		return false, err
 	}
+	n := int64(len(val))
 	if s.opts.MaxValueSize > 0 && n > s.opts.MaxValueSize {
 		return false, s.opErr(op, key, cachekit.ErrTooLarge)
 	}
 	var (
-		value any = []byte{}
-		file  any // NULL
+		value any = val // bound by the driver, which copies it
+		file  any       // NULL
 		size  int64
 	)
-	if n >= 0 && n < int64(s.opts.MinFileSize) {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return false, s.opErr(op, key, err)
+	if val == nil {
+		value = []byte{}
+	}
+	if rest != nil || n >= int64(s.opts.MinFileSize) {
+		var r io.Reader = bytes.NewReader(val)
+		if rest != nil {
+			r, n = io.MultiReader(r, rest), -1
 		}
-		value = buf
-	} else {
 		name, sz, err := s.files.write(r, s.opts.MaxValueSize)
 		if err != nil {
 			return false, s.classify(op, key, err)
@@ -783,5 +789,3 @@ func (s *Store) Close() error {
 	}
 	return errors.Join(err, s.wdb.Close(), s.db.Close(), s.closeGen())
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

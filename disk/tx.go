@@ -93,13 +93,13 @@ func (tx *Tx) Set(key string, val []byte, ttl time.Duration) error {
 
 // SetWith is [Store.SetWith] inside the transaction.
 func (tx *Tx) SetWith(key string, val []byte, o SetOptions) error {
-	_, err := tx.s.write(tx.ctx, tx.t, "set", key, bytesReader(val), int64(len(val)), o, false)
+	_, err := tx.s.write(tx.ctx, tx.t, "set", key, val, nil, o, false)
 	return err
 }
 
 // Add is [Store.Add] inside the transaction.
 func (tx *Tx) Add(key string, val []byte, ttl time.Duration) (bool, error) {
-	return tx.s.write(tx.ctx, tx.t, "add", key, bytesReader(val), int64(len(val)), SetOptions{TTL: ttl}, true)
+	return tx.s.write(tx.ctx, tx.t, "add", key, val, nil, SetOptions{TTL: ttl}, true)
 }
 
 // Delete is [Store.Delete] inside the transaction.
