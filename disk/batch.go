@@ -2,7 +2,6 @@ package disk
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -141,35 +140,19 @@ func (s *Store) apply(batch []*pending) {
 	// The transaction must not end with any one caller's context.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), s.opts.Timeout)
 	defer cancel()
-	var tx *sql.Tx
-	err := s.retry(ctx, func() error {
-		var err error
-		tx, err = s.wdb.BeginTx(ctx, nil)
-		return err
+	// Each write's own failure is its own (the transaction goes on without
+	// it); a failure to begin or commit is every write's.
+	err := s.runTx(ctx, "write", "", func(t *txExec) error {
+		for _, p := range batch {
+			p.err = p.fn(ctx, t)
+		}
+		return nil
 	})
 	if err != nil {
-		err = s.classify("set", "", err)
-		for _, p := range batch {
-			p.err = err
-		}
-		return
-	}
-	t := &txExec{Tx: tx}
-	for _, p := range batch {
-		p.err = p.fn(ctx, t)
-	}
-	if err := tx.Commit(); err != nil {
-		s.files.remove(t.created...)
-		err = s.classify("set", "", err)
 		for _, p := range batch {
 			if p.err == nil {
 				p.err = err
 			}
 		}
-		return
-	}
-	s.files.remove(t.unlink...)
-	if len(t.keys) > 0 || t.all {
-		s.publish(t.keys, t.all, t.sets)
 	}
 }
