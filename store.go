@@ -114,6 +114,21 @@ type Notifier interface {
 	Subscribe(ctx context.Context, onInvalidate func(keys []string)) (stop func(), err error)
 }
 
+// Watermarker is a [Notifier] that can tell how far its deliveries have
+// caught up, so that a local tier can bound its staleness in time even when
+// messages are delayed.
+//
+// Watermark returns a time W such that the invalidation of every write that
+// completed before W has already been passed to every subscriber's
+// onInvalidate (for instance: the send time of the newest heartbeat answered
+// on the channel, since the server orders invalidations before the answer).
+// It returns the zero time while the channel is down or not yet up. A local
+// tier serves a read that starts at t from memory only while
+// t - Watermark() stays within its bound.
+type Watermarker interface {
+	Watermark() time.Time
+}
+
 // ExpiryReader returns a value together with its absolute expiry (the zero
 // time when it never expires), so that a value copied to another tier keeps
 // its real remaining TTL instead of a fresh full one.
