@@ -36,6 +36,13 @@ var (
 	// locked by other processes. Nothing was changed.
 	ErrTimeout = errors.New("cachekit: timeout")
 
+	// ErrUnavailable reports a cache server that cannot be reached or
+	// stopped answering: connection refused or reset, or no reply before
+	// the context's deadline or the store's own timeout. The error wraps
+	// the cause too (a net.Error, context.DeadlineExceeded). Whether a write
+	// that failed this way took effect is unknown.
+	ErrUnavailable = errors.New("cachekit: cache server unavailable")
+
 	// ErrNotSupported reports an operation the store cannot perform at all,
 	// such as Clear on a store without the [Clearer] capability.
 	ErrNotSupported = errors.New("cachekit: operation not supported by the store")
