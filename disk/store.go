@@ -56,6 +56,8 @@ type Store struct {
 	gen *genFile // the directory's shared write generation (nil where unsupported)
 	l1  *l1      // optional in-process tier
 
+	notify notifier // subscribers of Subscribe
+
 	maint maintenance
 }
 
@@ -781,6 +783,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.wg.Wait()
+	s.stopNotify()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
 	err := s.maint.flush(ctx, s.wdb)
