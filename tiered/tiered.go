@@ -206,7 +206,7 @@ func (s *Store) invalidate(keys []string) {
 		return
 	}
 	for _, k := range keys {
-		s.stripe(k).Add(1)
+		s.stripe(k).Add(2) // by two: an odd count means a local write is in flight
 		s.l1.Delete(k)
 	}
 	s.invalidations.Add(uint64(len(keys)))
