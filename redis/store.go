@@ -32,6 +32,7 @@ type Store struct {
 	closeMu sync.Mutex // serializes Close
 	base    time.Time  // origin of the watermark offsets (monotonic)
 	notify  notifier
+	buses   []*Bus // made by Bus, closed by Close (under closeMu)
 }
 
 var (
@@ -320,6 +321,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.notify.close()
+	for _, b := range s.buses {
+		b.close()
+	}
 	if s.owned {
 		s.client.Close()
 	}
