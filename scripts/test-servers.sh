@@ -2,15 +2,17 @@
 # test-servers.sh starts and stops the private servers that `make test` runs the
 # integration tests against, all on 127.0.0.1 only:
 #
-#   Redis standalone, a 3-master Redis Cluster, Memcached, PostgreSQL (wal_level=logical).
+#   Redis standalone, a 3-master Redis Cluster, two Memcached servers (one alone, both as a pool),
+#   PostgreSQL (wal_level=logical).
 #
 # Usage: scripts/test-servers.sh start|stop|status
 #
 #   start   installs missing packages with apt-get, picks free ports, starts every server with
 #           its own data dir and pid file under the state dir, and writes "$STATE/env" with the
 #           export lines for CACHEKIT_REDIS_ADDR, CACHEKIT_REDIS_CLUSTER_ADDRS,
-#           CACHEKIT_MEMCACHED_ADDR and CACHEKIT_POSTGRES_DSN. Servers of a previous start are
-#           stopped first. If any step fails, whatever was started is stopped again.
+#           CACHEKIT_MEMCACHED_ADDR, CACHEKIT_MEMCACHED_ADDRS (the pool: that server first, then
+#           the second one) and CACHEKIT_POSTGRES_DSN. Servers of a previous start are stopped
+#           first. If any step fails, whatever was started is stopped again.
 #   stop    stops only the servers recorded in the state dir, by pid file, and removes the
 #           state dir. Safe to run twice or when nothing was started.
 #   status  prints the recorded servers; exits 1 if one of them is not running.
@@ -329,6 +331,29 @@ wait_redis() {
 	fail "$name: no PONG from 127.0.0.1:$port after 10s" "$dir/redis.log"
 }
 
+# start_memcached NAME PORT starts a daemonized memcached in $STATE/NAME.
+start_memcached() {
+	local name=$1 port=$2 dir=$STATE/$1 user=()
+	mkdir -p -- "$dir"
+	register "$name" memcached "$port" "$dir/memcached.pid"
+	((EUID != 0)) || user=(-u root)
+	memcached -d -l 127.0.0.1 -p "$port" -U 0 -m 64 -P "$dir/memcached.pid" "${user[@]}" \
+		>"$dir/memcached.log" 2>&1 || fail "$name: memcached did not start" "$dir/memcached.log"
+}
+
+# wait_memcached NAME PORT waits until the server answers "version" and has written its pid
+# file; it sets VERSION to the reply.
+wait_memcached() {
+	local name=$1 port=$2 dir=$STATE/$1 i
+	VERSION=
+	for ((i = 0; i < 100; i++)); do
+		VERSION=$(memcached_version "$port" 2>/dev/null || true)
+		[[ $VERSION == VERSION* && -s $dir/memcached.pid ]] && return 0
+		sleep 0.05
+	done
+	fail "$name: no VERSION reply from 127.0.0.1:$port" "$dir/memcached.log"
+}
+
 # memcached_version prints the reply to "version" on 127.0.0.1:$1.
 memcached_version() {
 	local line
@@ -364,7 +389,7 @@ on_start_exit() {
 }
 
 cmd_start() {
-	local t0 pgbin pgdir redis_port memcached_port pg_port cluster=() p i ok version user=() cluster_addrs
+	local t0 pgbin pgdir redis_port memcached_port memcached2_port pg_port cluster=() p i ok version cluster_addrs
 	t0=$(now_ms)
 	if [[ -d $STATE ]]; then
 		log "stopping the servers of a previous start"
@@ -382,6 +407,7 @@ cmd_start() {
 	pick_port && redis_port=$PORT
 	for i in 1 2 3; do pick_port 10000 && cluster+=("$PORT"); done
 	pick_port && memcached_port=$PORT
+	pick_port && memcached2_port=$PORT
 	pick_port && pg_port=$PORT
 
 	# PostgreSQL first and in the background: initdb is the slowest step.
@@ -398,11 +424,8 @@ cmd_start() {
 		start_redis "redis-cluster-$p" "$p" --cluster-enabled yes --cluster-config-file "nodes-$p.conf"
 	done
 
-	mkdir -p -- "$STATE/memcached"
-	register memcached memcached "$memcached_port" "$STATE/memcached/memcached.pid"
-	((EUID != 0)) || user=(-u root)
-	memcached -d -l 127.0.0.1 -p "$memcached_port" -U 0 -m 64 -P "$STATE/memcached/memcached.pid" "${user[@]}" \
-		>"$STATE/memcached/memcached.log" 2>&1 || fail "memcached did not start" "$STATE/memcached/memcached.log"
+	start_memcached memcached "$memcached_port"
+	start_memcached memcached2 "$memcached2_port"
 
 	wait_redis redis "$redis_port"
 	for p in "${cluster[@]}"; do wait_redis "redis-cluster-$p" "$p"; done
@@ -420,12 +443,9 @@ cmd_start() {
 		[[ -n $ok ]] || fail "redis cluster node 127.0.0.1:$p: cluster_state not ok after 10s" "$STATE/cluster-create.log"
 	done
 
-	for ((i = 0; i < 100; i++)); do
-		version=$(memcached_version "$memcached_port" 2>/dev/null || true)
-		[[ $version == VERSION* && -s $STATE/memcached/memcached.pid ]] && break
-		sleep 0.05
-	done
-	[[ $version == VERSION* ]] || fail "memcached: no VERSION reply from 127.0.0.1:$memcached_port" "$STATE/memcached/memcached.log"
+	wait_memcached memcached2 "$memcached2_port"
+	wait_memcached memcached "$memcached_port"
+	version=$VERSION
 
 	wait "$PG_JOB" || exit 1 # setup_postgres already said what failed
 	PG_JOB=
@@ -436,6 +456,7 @@ cmd_start() {
 export CACHEKIT_REDIS_ADDR=127.0.0.1:$redis_port
 export CACHEKIT_REDIS_CLUSTER_ADDRS=${cluster_addrs%,}
 export CACHEKIT_MEMCACHED_ADDR=127.0.0.1:$memcached_port
+export CACHEKIT_MEMCACHED_ADDRS=127.0.0.1:$memcached_port,127.0.0.1:$memcached2_port
 export CACHEKIT_POSTGRES_DSN='postgres://postgres@127.0.0.1:$pg_port/cachekit?sslmode=disable'
 EOF
 	mv -- "$STATE/env.tmp" "$STATE/env"
@@ -445,6 +466,7 @@ EOF
 	printf '  %-14s 127.0.0.1:%s\n' redis "$redis_port"
 	printf '  %-14s %s\n' redis-cluster "${cluster_addrs%,}"
 	printf '  %-14s 127.0.0.1:%s (%s)\n' memcached "$memcached_port" "$version"
+	printf '  %-14s 127.0.0.1:%s,127.0.0.1:%s\n' memcached-pool "$memcached_port" "$memcached2_port"
 	printf '  %-14s postgres://postgres@127.0.0.1:%s/cachekit (wal_level=logical, %s)\n' postgres "$pg_port" "$pgdir"
 	echo "  env file: $STATE/env"
 }

@@ -7,6 +7,9 @@
 //	CACHEKIT_REDIS_ADDR           host:port of a standalone Redis server
 //	CACHEKIT_REDIS_CLUSTER_ADDRS  comma-separated host:port of the masters of a Redis Cluster
 //	CACHEKIT_MEMCACHED_ADDR       host:port of a Memcached server
+//	CACHEKIT_MEMCACHED_ADDRS      comma-separated host:port of a pool of at least two
+//	                              Memcached servers (make test lists the server of
+//	                              CACHEKIT_MEMCACHED_ADDR first)
 //	CACHEKIT_POSTGRES_DSN         URL of a PostgreSQL database whose superuser may
 //	                              connect without a password; the server runs with
 //	                              wal_level=logical
@@ -45,6 +48,7 @@ const (
 	EnvRedis          = "CACHEKIT_REDIS_ADDR"
 	EnvRedisCluster   = "CACHEKIT_REDIS_CLUSTER_ADDRS"
 	EnvMemcached      = "CACHEKIT_MEMCACHED_ADDR"
+	EnvMemcachedPool  = "CACHEKIT_MEMCACHED_ADDRS"
 	EnvPostgres       = "CACHEKIT_POSTGRES_DSN"
 	EnvRequireServers = "CACHEKIT_REQUIRE_SERVERS"
 )
@@ -86,6 +90,32 @@ func RedisCluster(t testing.TB) []string {
 func Memcached(t testing.TB) string {
 	t.Helper()
 	return hostPort(t, EnvMemcached, lookup(t, EnvMemcached))
+}
+
+// MemcachedPool returns the addresses of the pool of Memcached servers
+// started by make test (CACHEKIT_MEMCACHED_ADDRS, comma-separated; the
+// first is the server of [Memcached]). It skips t when the variable is
+// unset, or fails it if [Required]; it fails t when the variable lists
+// fewer than two servers or one twice, since a pool of one tests nothing that
+// [Memcached] does not.
+func MemcachedPool(t testing.TB) []string {
+	t.Helper()
+	var addrs []string
+	seen := map[string]bool{}
+	for a := range strings.SplitSeq(lookup(t, EnvMemcachedPool), ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if seen[a] {
+			t.Fatalf("%s=%q lists %s twice", EnvMemcachedPool, os.Getenv(EnvMemcachedPool), a)
+		}
+		seen[a] = true
+		addrs = append(addrs, hostPort(t, EnvMemcachedPool, a))
+	}
+	if len(addrs) < 2 {
+		t.Fatalf("%s=%q: want at least two servers", EnvMemcachedPool, os.Getenv(EnvMemcachedPool))
+	}
+	return addrs
 }
 
 // Postgres returns the URL of the PostgreSQL database started by make test

@@ -133,19 +133,26 @@ func TestRedisCluster(t *testing.T) {
 	}
 }
 
+// memcachedDo writes a memcached command and returns the next lines of
+// the reply joined by newlines, without their CRLF.
+func memcachedDo(t *testing.T, c net.Conn, r *bufio.Reader, cmd string, lines int) string {
+	t.Helper()
+	if _, err := io.WriteString(c, cmd); err != nil {
+		t.Fatalf("write %q: %v", cmd, err)
+	}
+	got := make([]string, lines)
+	for i := range got {
+		got[i] = readLine(t, r)
+	}
+	return strings.Join(got, "\n")
+}
+
 func TestMemcached(t *testing.T) {
 	t.Parallel()
 	c, r := dial(t, testserver.Memcached(t))
 	do := func(cmd string, lines int) string {
 		t.Helper()
-		if _, err := io.WriteString(c, cmd); err != nil {
-			t.Fatalf("write %q: %v", cmd, err)
-		}
-		got := make([]string, lines)
-		for i := range got {
-			got[i] = readLine(t, r)
-		}
-		return strings.Join(got, "\n")
+		return memcachedDo(t, c, r, cmd, lines)
 	}
 
 	if got := do("version\r\n", 1); !strings.HasPrefix(got, "VERSION ") {
@@ -166,6 +173,39 @@ func TestMemcached(t *testing.T) {
 	for _, s := range steps {
 		if got := do(s.cmd, s.lines); got != s.want {
 			t.Fatalf("%q: got %q, want %q", s.cmd, got, s.want)
+		}
+	}
+}
+
+// TestMemcachedPool checks that every server of the pool answers and that
+// they are distinct servers: a key set on one is absent from the others.
+func TestMemcachedPool(t *testing.T) {
+	t.Parallel()
+	addrs := testserver.MemcachedPool(t)
+	type server struct {
+		c net.Conn
+		r *bufio.Reader
+	}
+	servers := make([]server, len(addrs))
+	for i, addr := range addrs {
+		c, r := dial(t, addr)
+		servers[i] = server{c, r}
+		if got := memcachedDo(t, c, r, "version\r\n", 1); !strings.HasPrefix(got, "VERSION ") {
+			t.Fatalf("%s: version: got %q, want VERSION ...", addr, got)
+		}
+	}
+	key, val := testKey(t), rand.Text()
+	for i, s := range servers {
+		t.Cleanup(func() { memcachedDo(t, s.c, s.r, "delete "+key+" noreply\r\n", 0) })
+		set := fmt.Sprintf("set %s 0 60 %d\r\n%s-%d\r\n", key, len(val)+1+len(strconv.Itoa(i)), val, i)
+		if got := memcachedDo(t, s.c, s.r, set, 1); got != "STORED" {
+			t.Fatalf("%s: set: got %q, want STORED", addrs[i], got)
+		}
+	}
+	for i, s := range servers {
+		want := fmt.Sprintf("VALUE %s 0 %d\n%s-%d\nEND", key, len(val)+1+len(strconv.Itoa(i)), val, i)
+		if got := memcachedDo(t, s.c, s.r, "get "+key+"\r\n", 3); got != want {
+			t.Fatalf("%s: get: got %q, want %q (are two addresses the same server?)", addrs[i], got, want)
 		}
 	}
 }
