@@ -136,8 +136,31 @@ func (p *Proc) Kill() {
 }
 
 // Stop pauses the process with SIGSTOP: it keeps its connections open but
-// answers nothing, as a slow or hung server does. Resume undoes it.
-func (p *Proc) Stop() { p.signal(syscall.SIGSTOP) }
+// answers nothing, as a slow or hung server does. It returns once the
+// kernel shows the process stopped (up to 5 s). Resume undoes it.
+func (p *Proc) Stop() {
+	p.signal(syscall.SIGSTOP)
+	p.mu.Lock()
+	pid := 0
+	if p.cmd != nil {
+		pid = p.cmd.Process.Pid
+	}
+	p.mu.Unlock()
+	if pid == 0 {
+		return
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", pid)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return // no procfs: best effort
+		}
+		// The state follows the command name in parentheses: "pid (comm) T ...".
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+	}
+}
 
 // Resume continues a process paused by Stop.
 func (p *Proc) Resume() { p.signal(syscall.SIGCONT) }

@@ -38,3 +38,25 @@ func TestProcKillRestart(t *testing.T) {
 		})
 	}
 }
+
+func TestProcStopResume(t *testing.T) {
+	p := testserver.StartRedis(t)
+	c, err := net.DialTimeout("tcp", p.Addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p.Stop()
+	c.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	c.Write([]byte("PING\r\n"))
+	if n, err := c.Read(make([]byte, 16)); err == nil {
+		t.Fatalf("a stopped server answered (%d bytes)", n)
+	}
+	p.Resume()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	n, err := c.Read(buf) // the PING sent while stopped is answered now
+	if err != nil || string(buf[:n]) != "+PONG\r\n" {
+		t.Fatalf("after Resume: %q, %v", buf[:n], err)
+	}
+}
