@@ -256,6 +256,11 @@ func TestMemcachedKeyPolicy(t *testing.T) {
 		}
 		seen[got] = tc.key
 	}
+	// A safe key spelling another key's rewritten form is rewritten too.
+	rewritten, _ := cachekit.MemcachedKey(strings.Repeat("k", 251))
+	if again, _ := cachekit.MemcachedKey(rewritten); again == rewritten {
+		t.Errorf("%q passed unchanged: it aliases the rewritten 251-byte key", rewritten)
+	}
 	got, _ := cachekit.MemcachedKey(long)
 	if !strings.HasPrefix(got, strings.Repeat("é", 92)+"-") {
 		t.Errorf("long multi-byte key: head %q is not cut on a character boundary", got[:190])

@@ -36,12 +36,15 @@ const memcachedHead = MemcachedMaxKeyLen - 1 - sha256.Size*2
 // keeps a readable head (at most 185 bytes, unsafe bytes replaced by '_',
 // cut on a UTF-8 boundary) followed by "-" and the SHA-256 hex of the whole
 // original key, so the result is safe, at most 250 bytes, and distinct keys
-// stay distinct. The empty key is refused.
+// stay distinct. A safe short key that already ends like a rewritten one
+// ("-" and 64 lowercase hex digits) is rewritten too, so that no key can be
+// crafted to equal another key's rewritten form: the mapping is one-to-one.
+// The empty key is refused.
 func MemcachedKey(key string) (string, error) {
 	if key == "" {
 		return "", &OpError{Op: "key", Backend: "cachekit", Err: ErrInvalidKey}
 	}
-	if len(key) <= MemcachedMaxKeyLen && memcachedSafe(key) {
+	if len(key) <= MemcachedMaxKeyLen && memcachedSafe(key) && !memcachedHashed(key) {
 		return key, nil
 	}
 	cut := min(len(key), memcachedHead)
@@ -62,6 +65,21 @@ func MemcachedKey(key string) (string, error) {
 	out = append(out, '-')
 	out = hex.AppendEncode(out, sum[:])
 	return string(out), nil
+}
+
+// memcachedHashed reports whether key ends like a key MemcachedKey
+// rewrote: "-" and 64 lowercase hex digits.
+func memcachedHashed(key string) bool {
+	const tail = 1 + 2*sha256.Size
+	if len(key) < tail || key[len(key)-tail] != '-' {
+		return false
+	}
+	for i := len(key) - tail + 1; i < len(key); i++ {
+		if c := key[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func memcachedSafe(key string) bool {

@@ -1,29 +1,21 @@
 package memcached
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cachekit/cachekit"
 )
 
 // Keys. A caller's key k becomes prefix + ":" + k, passed through
 // cachekit.MemcachedKey (long or unsafe keys keep a readable head plus "-"
-// and the SHA-256 hex of the whole key). A key that is already safe and
-// short but looks like such a shortened key (it ends in "-" and 64 hex
-// digits) is shortened too, so that no caller key can be crafted to equal
-// the shortened form of another: the mapping is one-to-one. Namespace keys
-// are prefix + "#ns" + n; the prefix holds neither ':' nor '#', so keys of
+// and the SHA-256 hex of the whole key; a key that already looks like that
+// is rewritten too, so the mapping is one-to-one). Namespace keys are
+// prefix + "#ns" + n; the prefix holds neither ':' nor '#', so keys of
 // different prefixes, and value and namespace keys, never meet.
-
-// hashedLen is the length of the tail of a shortened key: "-" and 64 hex digits.
-const hashedLen = 1 + 2*sha256.Size
 
 // storeKey maps a caller's key to the memcached key, or refuses it with an
 // error wrapping cachekit.ErrInvalidKey (only the empty key is refused).
@@ -31,51 +23,7 @@ func storeKey(prefix, key string) (string, error) {
 	if key == "" {
 		return "", fmt.Errorf("empty key: %w", cachekit.ErrInvalidKey)
 	}
-	full := prefix + ":" + key
-	if looksHashed(full) && len(full) <= cachekit.MemcachedMaxKeyLen && safe(full) {
-		return shorten(full), nil
-	}
-	k, err := cachekit.MemcachedKey(full)
-	if err != nil {
-		return "", err
-	}
-	return k, nil
-}
-
-// looksHashed reports whether k ends like a key shortened by
-// cachekit.MemcachedKey: "-" and 64 lowercase hex digits.
-func looksHashed(k string) bool {
-	if len(k) < hashedLen || k[len(k)-hashedLen] != '-' {
-		return false
-	}
-	for i := len(k) - hashedLen + 1; i < len(k); i++ {
-		if c := k[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// safe reports whether k has no byte memcached refuses in a key.
-func safe(k string) bool {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// shorten is the shortened form cachekit.MemcachedKey gives a long or unsafe
-// key, for a key that is safe: a head of at most 185 bytes (cut on a UTF-8
-// boundary), "-" and the SHA-256 hex of the whole key.
-func shorten(k string) string {
-	cut := min(len(k), cachekit.MemcachedMaxKeyLen-hashedLen)
-	for i := 0; i < utf8.UTFMax-1 && cut < len(k) && cut > 0 && !utf8.RuneStart(k[cut]); i++ {
-		cut--
-	}
-	sum := sha256.Sum256([]byte(k))
-	return k[:cut] + "-" + hex.EncodeToString(sum[:])
+	return cachekit.MemcachedKey(prefix + ":" + key)
 }
 
 // nsKey is the name of the n-th candidate namespace key of prefix.
