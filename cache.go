@@ -38,6 +38,8 @@ type shared struct {
 	closed  atomic.Bool    // set by Close under closeMu
 	callers sync.WaitGroup // GetOrLoad calls that may start a load
 	flights flight.Group[string, any]
+
+	degraded atomic.Uint64 // store errors turned into misses or nil (Options.Degrade)
 }
 
 // New returns a Cache over store. It validates opts; the zero Options are
@@ -184,13 +186,13 @@ func (c *Cache[V]) read(ctx context.Context, k string) (*Entry[V], error) {
 	if c.values != nil {
 		v, err := c.values.GetValue(ctx, k)
 		if err != nil {
-			return nil, err
+			return nil, c.degradeRead("get", k, err)
 		}
 		return asEntry[V](v)
 	}
 	b, err := c.store.Get(ctx, k)
 	if err != nil {
-		return nil, err
+		return nil, c.degradeRead("get", k, err)
 	}
 	return c.decode(b)
 }
@@ -198,13 +200,47 @@ func (c *Cache[V]) read(ctx context.Context, k string) (*Entry[V], error) {
 // write stores e under the full key k for ttl (positive or NoExpiry).
 func (c *Cache[V]) write(ctx context.Context, k string, e *Entry[V], ttl time.Duration) error {
 	if c.values != nil {
-		return c.values.SetValue(ctx, k, e, ttl)
+		return c.degradeWrite("set", k, c.values.SetValue(ctx, k, e, ttl))
 	}
 	b, err := c.encode(e)
 	if err != nil {
 		return err
 	}
-	return c.store.Set(ctx, k, b, ttl)
+	return c.degradeWrite("set", k, c.store.Set(ctx, k, b, ttl))
+}
+
+// Degraded returns how many store errors Options.Degrade has turned into
+// misses or successful writes.
+func (c *Cache[V]) Degraded() uint64 { return c.degraded.Load() }
+
+// unreachable reports whether err says the store could not be reached.
+func unreachable(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout)
+}
+
+// degradeRead turns an unreachable store into a miss under Options.Degrade.
+func (c *Cache[V]) degradeRead(op, k string, err error) error {
+	if err == nil || !c.opts.Degrade || !unreachable(err) {
+		return err
+	}
+	c.degraded.Add(1)
+	if c.opts.OnError != nil {
+		c.opts.OnError(op, k, err)
+	}
+	return fmt.Errorf("%w (degraded: %w)", ErrMiss, err)
+}
+
+// degradeWrite swallows an unreachable store's write error under
+// Options.Degrade.
+func (c *Cache[V]) degradeWrite(op, k string, err error) error {
+	if err == nil || !c.opts.Degrade || !unreachable(err) {
+		return err
+	}
+	c.degraded.Add(1)
+	if c.opts.OnError != nil {
+		c.opts.OnError(op, k, err)
+	}
+	return nil
 }
 
 // Get returns the value under key, or an error wrapping [ErrMiss] when it is
@@ -287,7 +323,10 @@ func (c *Cache[V]) Add(ctx context.Context, key string, v V, opts ...Option) (bo
 		return false, nil // nothing would be stored
 	}
 	added, err := c.addEntry(ctx, k, c.newEntry(v, o.ttl), o.ttl)
-	return added, wrapErr("add", key, err)
+	if err = c.degradeWrite("add", k, err); err != nil {
+		return false, wrapErr("add", key, err)
+	}
+	return added, nil
 }
 
 // addEntry stores e under the full key k only if k is absent or expired.
@@ -496,7 +535,9 @@ func (c *Cache[V]) GetMany(ctx context.Context, keys ...string) (map[string]V, e
 		ks = append(ks, k)
 	}
 	raw, err := b.GetMany(ctx, ks)
-	if err != nil {
+	if err := c.degradeRead("get_many", "", err); errors.Is(err, ErrMiss) {
+		return out, nil
+	} else if err != nil {
 		return nil, opErr("get_many", "", err)
 	}
 	for k, val := range raw {
@@ -546,7 +587,7 @@ func (c *Cache[V]) SetMany(ctx context.Context, items map[string]V, opts ...Opti
 	if len(enc) == 0 {
 		return nil
 	}
-	return wrapErr("set_many", "", b.SetMany(ctx, enc, o.ttl))
+	return wrapErr("set_many", "", c.degradeWrite("set_many", "", b.SetMany(ctx, enc, o.ttl)))
 }
 
 // Clear deletes every key of the store (only the store's own keys on a

@@ -52,6 +52,16 @@ type Options struct {
 	// caller's operation still succeeded, such as a failed write of a freshly
 	// loaded value in GetOrLoad. It must not block.
 	OnError func(op, key string, err error)
+
+	// Degrade turns the cache fail-open: when the store is unreachable (an
+	// error wrapping [ErrUnavailable] or [ErrTimeout]), a read is a miss
+	// and a write (Set, SetMany, GetOrLoad's store) returns nil (Add
+	// reports false: nothing was added, nobody won a race); each
+	// such error goes to OnError and is counted by [Cache.Degraded]. Deletes,
+	// Touch, Incr/Decr, Clear and version changes still return their
+	// errors: swallowing a failed delete would leave a value that should be
+	// gone. Default false: every error is returned.
+	Degrade bool
 }
 
 const defaultLoadTimeout = 30 * time.Second
