@@ -355,3 +355,42 @@ func TestRedisDownAndDegrade(t *testing.T) {
 		s.Close()
 	}
 }
+
+// Under Degrade, New succeeds while the notifier is unreachable; L1 stays
+// unused until the subscription is made in the background.
+func TestDegradeStartsWithServerDown(t *testing.T) {
+	t.Parallel()
+	srv := testserver.StartRedis(t)
+	l2, err := redis.New(bg, redis.Options{Addrs: []string{srv.Addr}, Prefix: randomPrefix(t), Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if s, err := tiered.New(bg, l2, tiered.Options{L1Size: 1 << 20, KeepL2Open: true}); err == nil {
+		s.Close()
+		t.Fatal("New without Degrade succeeded with the server down")
+	}
+	s, err := tiered.New(bg, l2, tiered.Options{L1Size: 1 << 20, Degrade: true})
+	if err != nil {
+		t.Fatalf("New with Degrade: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Get(bg, "k"); !errors.Is(err, cachekit.ErrMiss) {
+		t.Fatalf("Get with the server down: %v, want a degraded miss", err)
+	}
+	srv.Start()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if err := l2.Set(bg, "k", []byte("v"), 0); err == nil {
+			if v, err := s.Get(bg, "k"); err == nil && string(v) == "v" {
+				if _, err := s.Get(bg, "k"); err == nil && s.Stats().L1Hits > 0 {
+					return // subscribed: L1 in use
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("L1 never came into use after the restart: %+v", s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

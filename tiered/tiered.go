@@ -86,7 +86,9 @@ type Options struct {
 	Bus Bus
 
 	// Degrade turns L2 failures into misses (reads) and nil errors
-	// (writes), counted in Stats.Degraded. Default: errors are returned.
+	// (writes), counted in Stats.Degraded. It also lets New succeed when the
+	// notifier is unreachable: L1 stays unused until a background retry
+	// subscribes. Default: errors are returned.
 	Degrade bool
 
 	// Clock is the time source for expiry in L1 (the staleness bound always
@@ -123,15 +125,17 @@ const stripes = 1024 // change counters, by key hash
 // (calls to a capability L2 lacks return an error wrapping
 // [cachekit.ErrNotSupported]).
 type Store struct {
-	l2    cachekit.Store
-	opts  Options
-	l1    *memory.Cache[string, entry]
-	wm    cachekit.Watermarker // nil: no bound from the notifier
-	bus   Bus                  // nil: L2 notifies by itself
-	stop  func()
-	seed  maphash.Seed
-	seq   [stripes]atomic.Uint64 // bumped around every change of a key in the stripe
-	epoch atomic.Uint64          // bumped by every flush
+	l2   cachekit.Store
+	opts Options
+	l1   *memory.Cache[string, entry]
+	wm   cachekit.Watermarker // nil: no bound from the notifier
+	bus  Bus                  // nil: L2 notifies by itself
+	stop func()
+	// subscribed is set once invalidations flow; L1 is unused before.
+	subscribed atomic.Bool
+	seed       maphash.Seed
+	seq        [stripes]atomic.Uint64 // bumped around every change of a key in the stripe
+	epoch      atomic.Uint64          // bumped by every flush
 
 	closeMu sync.RWMutex
 	closed  bool
@@ -191,12 +195,47 @@ func New(ctx context.Context, l2 cachekit.Store, opts Options) (*Store, error) {
 	}
 	s.l1 = l1
 	stop, err := n.Subscribe(ctx, s.invalidate)
-	if err != nil {
+	switch {
+	case err == nil:
+		s.stop = stop
+		s.subscribed.Store(true)
+	case opts.Degrade && errors.Is(err, cachekit.ErrUnavailable):
+		// Start anyway, L1 off, and keep trying in the background.
+		bctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		s.stop = func() {
+			cancel()
+			<-done
+		}
+		go s.resubscribe(bctx, n, done)
+	default:
 		l1.Close()
 		return nil, fmt.Errorf("tiered: subscribe to invalidations: %w", err)
 	}
-	s.stop = stop
 	return s, nil
+}
+
+// resubscribe retries a subscription that failed at New (under Degrade)
+// until it succeeds or ctx ends; until then L1 is not used.
+func (s *Store) resubscribe(ctx context.Context, n cachekit.Notifier, done chan struct{}) {
+	defer close(done)
+	backoff := 10 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		stop, err := n.Subscribe(ctx, s.invalidate)
+		if err == nil {
+			s.flush() // nothing was tracked before
+			s.subscribed.Store(true)
+			<-ctx.Done()
+			stop()
+			return
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 // invalidate applies a notice: drop keys, or everything when keys is nil.
@@ -225,6 +264,9 @@ func (s *Store) stripe(key string) *atomic.Uint64 {
 // current reports whether L1 may serve (and be filled) now: the notifier
 // has delivered everything up to MaxStale ago.
 func (s *Store) current(now time.Time) bool {
+	if !s.subscribed.Load() {
+		return false
+	}
 	if s.wm == nil {
 		return true
 	}
