@@ -300,6 +300,59 @@ func (c *Cache[V]) Set(ctx context.Context, key string, v V, opts ...Option) err
 	return wrapErr("set", key, c.write(ctx, k, c.newEntry(v, o.ttl), o.ttl))
 }
 
+// SetEntry stores e as it is (value, freshness, compute time, negative
+// flag, group stamps) under key for ttl: the building block of memoizers
+// and stampede defences. A zero e.Created is set to now and a zero
+// e.Expires to now+ttl; ttl follows Set (zero: the default; negative:
+// delete). e is not retained on byte stores; the object tier keeps it.
+func (c *Cache[V]) SetEntry(ctx context.Context, key string, e *Entry[V], ttl time.Duration) error {
+	if err := c.check(ctx); err != nil {
+		return opErr("set", key, err)
+	}
+	k, err := c.Key(key)
+	if err != nil {
+		return err
+	}
+	ttl = c.resolveTTL(ttl)
+	if ttl < 0 {
+		_, err := c.store.Delete(ctx, k)
+		return wrapErr("set", key, err)
+	}
+	return wrapErr("set", key, c.write(ctx, k, c.fillEntry(e, ttl), ttl))
+}
+
+// AddEntry is [Cache.SetEntry] only if key is absent or expired, atomic
+// as [Cache.Add] is; it reports whether it stored.
+func (c *Cache[V]) AddEntry(ctx context.Context, key string, e *Entry[V], ttl time.Duration) (bool, error) {
+	if err := c.check(ctx); err != nil {
+		return false, opErr("add", key, err)
+	}
+	k, err := c.Key(key)
+	if err != nil {
+		return false, err
+	}
+	ttl = c.resolveTTL(ttl)
+	if ttl < 0 {
+		return false, nil
+	}
+	added, err := c.addEntry(ctx, k, c.fillEntry(e, ttl), ttl)
+	if err = c.degradeWrite("add", k, err); err != nil {
+		return false, wrapErr("add", key, err)
+	}
+	return added, nil
+}
+
+// fillEntry sets the zero Created and Expires of a caller's entry.
+func (c *Cache[V]) fillEntry(e *Entry[V], ttl time.Duration) *Entry[V] {
+	if e.Created.IsZero() {
+		e.Created = c.opts.Clock.Now()
+	}
+	if e.Expires.IsZero() {
+		e.Expires, _ = ExpiryTime(e.Created, ttl)
+	}
+	return e
+}
+
 func wrapErr(op, key string, err error) error {
 	if err == nil {
 		return nil

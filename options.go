@@ -112,6 +112,14 @@ func TTL(d time.Duration) Option {
 	return func(o *callOptions) { o.ttl, o.hasTTL = d, true }
 }
 
+// resolveTTL turns a zero ttl into the default TTL.
+func (c *Cache[V]) resolveTTL(ttl time.Duration) time.Duration {
+	if ttl == 0 {
+		return c.opts.DefaultTTL
+	}
+	return ttl
+}
+
 func (c *Cache[V]) callOpts(opts []Option) callOptions {
 	var o callOptions
 	for _, f := range opts {
