@@ -121,9 +121,10 @@ func (s *Store) IncrBy(ctx context.Context, key string, delta int64) (int64, err
 }
 
 // GetMany returns copies of the values of the keys that are present; absent
-// keys are left out. It pipelines one GET per key (in a cluster, grouped
-// by node), so keys in different slots never cause a CROSSSLOT error. It
-// is not a snapshot: writes may interleave.
+// keys are left out. One MGET on a standalone server; in a cluster, one
+// pipelined GET per key, so keys in different or migrating slots never
+// cause CROSSSLOT or TRYAGAIN errors. It is not a snapshot in a cluster:
+// writes may interleave.
 func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
 	rctx, cancel, err := s.begin(ctx, "getmany", "", false)
 	if err != nil {
@@ -139,11 +140,40 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	if len(keys) == 0 {
 		return out, nil
 	}
-	cmds := make(rueidis.Commands, len(keys))
+	full := make([]string, len(keys))
 	for i, k := range keys {
-		cmds[i] = s.client.B().Get().Key(s.key(k)).Build()
+		full[i] = s.key(k)
 	}
-	for i, r := range s.client.DoMulti(rctx, cmds...) {
+	var vals []rueidis.RedisResult
+	if s.cluster {
+		// One GET per key: a multi-key MGET fails with TRYAGAIN while its
+		// slot is being migrated (TestReshard), and across slots with
+		// CROSSSLOT.
+		cmds := make(rueidis.Commands, len(keys))
+		for i, k := range full {
+			cmds[i] = s.client.B().Get().Key(k).Build()
+		}
+		vals = s.client.DoMulti(rctx, cmds...)
+	} else {
+		arr, err := s.client.Do(rctx, s.client.B().Mget().Key(full...).Build()).ToArray()
+		if err != nil {
+			return nil, s.fail(ctx, "getmany", "", err)
+		}
+		if len(arr) != len(keys) {
+			return nil, s.opErr("getmany", "", fmt.Errorf("MGET returned %d values for %d keys", len(arr), len(keys)))
+		}
+		for i := range arr {
+			str, err := arr[i].ToString()
+			switch {
+			case err == nil:
+				out[keys[i]] = []byte(str)
+			case !rueidis.IsRedisNil(err):
+				return nil, s.fail(ctx, "getmany", keys[i], err)
+			}
+		}
+		return out, nil
+	}
+	for i, r := range vals {
 		str, err := r.ToString()
 		if err != nil {
 			if rueidis.IsRedisNil(err) {
