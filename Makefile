@@ -8,6 +8,8 @@
 #   make servers-start  start the servers; then `. .test-servers/env` to use them by hand
 #   make servers-stop   stop them
 #   make quickstart     go run ./examples/quickstart
+#   make bench-disk     [QUICK=1] the disk store against its peers (bench/README.md)
+#   make bench-network  [QUICK=1] the redis and tiered stores against Redis clients and caches
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -101,3 +103,19 @@ bench-disk:
 	$(SERVERS) start; \
 	source "$$CACHEKIT_TEST_STATE/env"; \
 	(cd bench && $(GO) run ./disk $(if $(QUICK),-quick) -python $(BENCH_PYTHON) -memcached-memlimit 1024 -out results/disk.json)
+
+# make bench-network [QUICK=1]: cachekit's redis store against raw rueidis, go-redis and
+# go-redis/cache, and the tiered store (L1 over redis) against go-redis/cache's local cache, on
+# a private Redis on 127.0.0.1; plus the cross-process invalidation delay. See bench/README.md.
+# Writes bench/results/network.json. The servers get a state dir of their own (not bench-disk's,
+# not make test's), and are stopped at the end, also on failure or interrupt.
+BENCH_NETWORK_TEST_STATE ?= $(or $(TMPDIR),/tmp)/cachekit-bench-network
+
+.PHONY: bench-network
+
+bench-network:
+	@export CACHEKIT_TEST_STATE="$(BENCH_NETWORK_TEST_STATE)"; \
+	trap 'rc=$$?; $(SERVERS) stop || true; exit $$rc' EXIT; \
+	$(SERVERS) start; \
+	source "$$CACHEKIT_TEST_STATE/env"; \
+	(cd bench && $(GO) run ./network $(if $(QUICK),-quick) -out results/network.json)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/redis/rueidis"
+
+	"github.com/cachekit/cachekit/bench/internal/report"
 )
 
 // store is what the harness needs from a Go contender. Get and Delete report
@@ -89,22 +91,6 @@ func findContender(name string) (contender, bool) {
 	return contenders[i], true
 }
 
-// loopback refuses any address but 127.0.0.0/8, ::1 or localhost: this
-// benchmark sends traffic nowhere else.
-func loopback(name, addr string) error {
-	if addr == "" {
-		return fmt.Errorf("%s unset (make bench-disk starts the servers)", name)
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%s=%q: %w", name, addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("%s=%q is not a loopback address; refusing to benchmark it", name, addr)
-	}
-	return nil
-}
-
 // ---------------------------------------------------------------- diskcache-py
 
 func checkPython(ctx context.Context, e env) (string, error) {
@@ -120,7 +106,7 @@ func checkPython(ctx context.Context, e env) (string, error) {
 // ---------------------------------------------------------------- redis
 
 func checkRedis(ctx context.Context, e env) (string, error) {
-	if err := loopback("CACHEKIT_REDIS_ADDR", e.redisAddr); err != nil {
+	if err := report.Loopback("CACHEKIT_REDIS_ADDR", e.redisAddr); err != nil {
 		return "", err
 	}
 	st, err := openRedis(ctx, e, "")
@@ -197,7 +183,7 @@ func (r *redisStore) Close() error {
 // ---------------------------------------------------------------- memcached
 
 func checkMemcached(_ context.Context, e env) (string, error) {
-	if err := loopback("CACHEKIT_MEMCACHED_ADDR", e.memcachedAddr); err != nil {
+	if err := report.Loopback("CACHEKIT_MEMCACHED_ADDR", e.memcachedAddr); err != nil {
 		return "", err
 	}
 	// gomemcache has no stats or settings calls: use the text protocol.

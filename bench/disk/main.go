@@ -25,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cachekit/cachekit/bench/internal/report"
 )
 
 //go:embed diskcache_bench.py
@@ -123,7 +125,7 @@ func run(ctx context.Context, cfg config) error {
 	e.script = script.Name()
 
 	fmt.Printf("bench/disk  %s  %s %s/%s GOMAXPROCS=%d  load %s\n", start.Format(time.RFC3339),
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), loadavg())
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), report.LoadAvg())
 	fmt.Printf("rounds %d, %d timed ops per workload and round, %d keys (mix: %d keys), value sizes %v B\n",
 		cfg.rounds, min(cfg.ops, cfg.keys), cfg.keys, mixKeys, cfg.sizes)
 
@@ -190,7 +192,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	fmt.Print("\n" + footnote(rows))
 	fmt.Printf("median over %d rounds of each figure; p99 and median per op (µs); ops/s = ops / wall time of the phase\n", cfg.rounds)
-	fmt.Printf("elapsed %s, load %s\n", time.Since(start).Round(time.Second), loadavg())
+	fmt.Printf("elapsed %s, load %s\n", time.Since(start).Round(time.Second), report.LoadAvg())
 	if cfg.out != "" {
 		if err := writeJSON(cfg.out, rows); err != nil {
 			return err
@@ -287,16 +289,4 @@ func runGroup(ctx context.Context, cfg config, res *results, active []contender,
 		}
 	}
 	return failures
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

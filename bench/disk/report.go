@@ -1,15 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/cachekit/cachekit/bench/internal/report"
 )
 
 // cell identifies one measured combination.
@@ -44,8 +42,8 @@ func summarize(s sample) stat {
 	lat := slices.Clone(s.LatNs)
 	slices.Sort(lat)
 	st := stat{
-		median:     percentile(lat, 0.50),
-		p99:        percentile(lat, 0.99),
+		median:     report.Percentile(lat, 0.50),
+		p99:        report.Percentile(lat, 0.99),
 		n:          len(lat),
 		errors:     s.Errors,
 		unexpected: s.Unexpected,
@@ -55,16 +53,6 @@ func summarize(s sample) stat {
 		st.throughput = float64(len(lat)) / (float64(d) / 1e9)
 	}
 	return st
-}
-
-// percentile is the nearest-rank percentile of sorted latencies, in µs
-// (diskcache_bench.py uses the same rule).
-func percentile(sorted []int64, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := max(1, int(math.Ceil(p*float64(len(sorted)))))
-	return float64(sorted[rank-1]) / 1e3
 }
 
 // describe summarizes one sample for -v: the distribution's shape, with the
@@ -113,7 +101,7 @@ func (r *results) rows() []row {
 			for i, s := range sts {
 				v[i] = f(s)
 			}
-			return median(v)
+			return report.Median(v)
 		}
 		x.median = pick(func(s stat) float64 { return s.median })
 		x.p99 = pick(func(s stat) float64 { return s.p99 })
@@ -151,18 +139,6 @@ func (r *results) rows() []row {
 		return 0
 	})
 	return out
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // ours tells whether a contender is a cachekit store.
@@ -232,47 +208,26 @@ func footnote(rows []row) string {
 	return ""
 }
 
-// jsonRow is one line of results/disk.json.
-type jsonRow struct {
-	Workload  string  `json:"workload"`
-	Contender string  `json:"contender"`
-	Metric    string  `json:"metric"`
-	Value     float64 `json:"value"`
-	Unit      string  `json:"unit"`
-}
-
-// writeJSON writes the rows as metric lines, replacing path atomically.
+// writeJSON writes the rows as metric lines (report.Row), replacing path
+// atomically.
 func writeJSON(path string, rows []row) error {
-	out := make([]jsonRow, 0, 3*len(rows))
-	round := func(v float64, digits int) float64 {
-		p := math.Pow(10, float64(digits))
-		return math.Round(v*p) / p
-	}
+	out := make([]report.Row, 0, 3*len(rows))
 	for _, x := range rows {
 		out = append(out,
-			jsonRow{x.name(), x.contender, "median", round(x.median, 2), "us"},
-			jsonRow{x.name(), x.contender, "p99", round(x.p99, 2), "us"},
-			jsonRow{x.name(), x.contender, "throughput", round(x.throughput, 0), "ops/s"},
+			report.Row{Workload: x.name(), Contender: x.contender, Metric: "median", Value: report.Round(x.median, 2), Unit: "us"},
+			report.Row{Workload: x.name(), Contender: x.contender, Metric: "p99", Value: report.Round(x.p99, 2), Unit: "us"},
+			report.Row{Workload: x.name(), Contender: x.contender, Metric: "throughput", Value: report.Round(x.throughput, 0), Unit: "ops/s"},
 		)
 		// Only on rows the note column flags, so that nobody reads such a
 		// row's figures as clean.
 		if x.unexpected > 0 && x.n > 0 {
-			out = append(out, jsonRow{x.name(), x.contender, "not-as-expected", round(unexpectedPct(x), 1), "%"})
+			out = append(out, report.Row{Workload: x.name(), Contender: x.contender, Metric: "not-as-expected",
+				Value: report.Round(unexpectedPct(x), 1), Unit: "%"})
 		}
 		if x.errors > 0 {
-			out = append(out, jsonRow{x.name(), x.contender, "errors", float64(x.errors), "ops"})
+			out = append(out, report.Row{Workload: x.name(), Contender: x.contender, Metric: "errors",
+				Value: float64(x.errors), Unit: "ops"})
 		}
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return report.WriteJSON(path, out)
 }

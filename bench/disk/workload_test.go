@@ -5,25 +5,6 @@ import (
 	"testing"
 )
 
-func TestPercentile(t *testing.T) {
-	t.Parallel()
-	lat := make([]int64, 100)
-	for i := range lat {
-		lat[i] = int64(i+1) * 1000 // 1..100 µs
-	}
-	for _, tc := range []struct {
-		p    float64
-		want float64
-	}{{0.50, 50}, {0.99, 99}, {1, 100}} {
-		if got := percentile(lat, tc.p); got != tc.want {
-			t.Errorf("percentile(1..100 µs, %v) = %v, want %v", tc.p, got, tc.want)
-		}
-	}
-	if got := median([]float64{3, 1, 2, 10}); got != 2.5 {
-		t.Errorf("median(3,1,2,10) = %v, want 2.5", got)
-	}
-}
-
 func TestSizeLabel(t *testing.T) {
 	t.Parallel()
 	for n, want := range map[int]string{100: "100B", 10240: "10KiB", 1000: "1000B"} {

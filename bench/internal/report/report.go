@@ -1,0 +1,108 @@
+// Package report holds what the bench suites share for their reports:
+// nearest-rank percentiles, medians over rounds, the JSON rows of
+// results/*.json, the load average of the header and the loopback check on
+// server addresses. Each suite keeps its own table layout.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Percentile is the nearest-rank percentile (p in [0, 1]) of latencies in
+// nanoseconds, sorted ascending, returned in µs; 0 for no latencies.
+// bench/disk/diskcache_bench.py uses the same rule.
+func Percentile(sorted []int64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := max(1, int(math.Ceil(p*float64(len(sorted)))))
+	return float64(sorted[min(rank, len(sorted))-1]) / 1e3
+}
+
+// Median is the median of v (the mean of the two middle values for an even
+// count), without changing v; 0 for an empty v.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Round rounds v to the given number of decimal digits.
+func Round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+// Row is one line of a results/*.json file: one metric of one workload and
+// contender, for example {"get/100B/1g", "cachekit-redis", "median", 41.2, "us"}.
+type Row struct {
+	Workload  string  `json:"workload"`
+	Contender string  `json:"contender"`
+	Metric    string  `json:"metric"`
+	Value     float64 `json:"value"`
+	Unit      string  `json:"unit"`
+}
+
+// WriteJSON writes rows as an indented JSON list to path, creating its
+// directory, and replaces the file atomically (write, then rename).
+func WriteJSON(path string, rows []Row) error {
+	if rows == nil {
+		rows = []Row{}
+	}
+	b, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// LoadAvg returns the 1, 5 and 15 minute load averages from /proc/loadavg,
+// or "?" where there is none.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// Loopback refuses any server address but 127.0.0.0/8, ::1 or localhost:
+// the suites send traffic nowhere else. name is the environment variable
+// the address came from, for the message.
+func Loopback(name, addr string) error {
+	if addr == "" {
+		return fmt.Errorf("%s unset (make bench-disk and make bench-network start the servers)", name)
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", name, addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%s=%q is not a loopback address; refusing to benchmark it", name, addr)
+	}
+	return nil
+}
