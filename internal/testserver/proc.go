@@ -111,15 +111,23 @@ func (p *Proc) Start() {
 // ping checks the server answers (redis: PING, memcached: version).
 func (p *Proc) ping(c net.Conn) bool {
 	c.SetDeadline(time.Now().Add(time.Second))
-	cmd, want := "version\r\n", "VERSION"
+	cmd, want := "version\r\n", []string{"VERSION"}
 	if p.name == "redis-server" {
-		cmd, want = "PING\r\n", "+PONG"
+		cmd, want = "PING\r\n", []string{"+PONG", "-NOAUTH"} // up, maybe with a password
 	}
 	if _, err := c.Write([]byte(cmd)); err != nil {
 		return false
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, want)
+	if err != nil {
+		return false
+	}
+	for _, w := range want {
+		if strings.HasPrefix(line, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // Kill stops the process with SIGKILL (no shutdown handshake: clients see
@@ -178,6 +186,13 @@ func (p *Proc) Restart() {
 	p.t.Helper()
 	p.Kill()
 	p.Start()
+}
+
+// FreePort returns a free loopback port at or below 55535, for a second
+// listener of a private server (a Redis TLS port, for instance).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	return freePort(t)
 }
 
 // freePort asks the kernel for a free loopback port. Redis Cluster needs
