@@ -186,3 +186,36 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("Set after Close: %v", err)
 	}
 }
+
+// Taking and releasing a lease write the key in L2: this L1 must not keep
+// the previous owner's token (found by the lock package's tests).
+func TestLeaseDropsL1(t *testing.T) {
+	t.Parallel()
+	s := overDisk(t, "", tiered.Options{}, nil)
+	var tokens []string
+	for range 3 {
+		release, ok, err := s.Lease(bg, "lock", time.Minute)
+		if err != nil || !ok {
+			t.Fatalf("Lease: %v, %v", ok, err)
+		}
+		tok, err := s.Get(bg, "lock")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := s.Get(bg, "lock"); string(again) != string(tok) { // L1 hit now
+			t.Fatalf("token changed under a held lease: %q then %q", tok, again)
+		}
+		for _, old := range tokens {
+			if old == string(tok) {
+				t.Fatalf("read a previous owner's token %q", tok)
+			}
+		}
+		tokens = append(tokens, string(tok))
+		if err := release(bg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(bg, "lock"); !errors.Is(err, cachekit.ErrMiss) {
+			t.Fatalf("after release: %v, want a miss", err)
+		}
+	}
+}

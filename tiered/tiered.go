@@ -703,17 +703,43 @@ func (s *Store) Clear(ctx context.Context) error {
 	return s.announce(ctx, "clear", nil)
 }
 
-// Lease passes to L2's lease.
+// Lease takes L2's lease on key. The lease writes key in L2 (its owner
+// token), so taking and releasing it go through the same path as a write:
+// the key is dropped from this L1 and announced on the Bus.
 func (s *Store) Lease(ctx context.Context, key string, ttl time.Duration) (func(context.Context) error, bool, error) {
+	noop := func(context.Context) error { return nil }
 	l, ok := s.l2.(cachekit.Leaser)
 	if !ok {
-		return func(context.Context) error { return nil }, false, s.opErr("lease", key, cachekit.ErrNotSupported)
+		return noop, false, s.opErr("lease", key, cachekit.ErrNotSupported)
 	}
 	if err := s.begin("lease", key); err != nil {
-		return func(context.Context) error { return nil }, false, err
+		return noop, false, err
 	}
 	defer s.end()
-	return l.Lease(ctx, key, ttl)
+	var release func(context.Context) error
+	var got bool
+	err := s.change(key, func() error {
+		var err error
+		release, got, err = l.Lease(ctx, key, ttl)
+		return err
+	}, nil)
+	if err != nil {
+		return noop, false, s.opErr("lease", key, err)
+	}
+	if !got {
+		return release, false, nil
+	}
+	if err := s.announce(ctx, "lease", []string{key}); err != nil {
+		release(ctx)
+		return noop, false, err
+	}
+	return func(ctx context.Context) error {
+		err := s.change(key, func() error { return release(ctx) }, nil)
+		if err != nil {
+			return err
+		}
+		return s.announce(ctx, "lease", []string{key})
+	}, true, nil
 }
 
 // Stats returns the store's counters.
