@@ -96,9 +96,7 @@
 // every process: memory (one process), disk, redis, memcached. Do not put
 // them on a tiered store: it may serve a read from its local tier up to
 // its MaxStale after another process's write, which would lose a guarded
-// update, and its Lease does not drop the local copy of the key (so the
-// owner token read back after a lease can be the previous owner's). Use
-// the tiered store's L2 directly.
+// update. Use the tiered store's L2 directly.
 //
 // Expiry runs on the store's clock (the redis server's, the disk store's
 // Options.Clock), while [Throttle] reads its own [ThrottleOptions].Clock:
