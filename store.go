@@ -129,6 +129,14 @@ type Watermarker interface {
 	Watermark() time.Time
 }
 
+// ProcessLocal marks a store whose contents no other process can read or
+// change (the memory store). Layers above may then keep state derived from
+// it in process memory without a staleness bound: memo trusts a group
+// generation it has read until this process invalidates the group.
+type ProcessLocal interface {
+	ProcessLocal()
+}
+
 // ExpiryReader returns a value together with its absolute expiry (the zero
 // time when it never expires), so that a value copied to another tier keeps
 // its real remaining TTL instead of a fresh full one.

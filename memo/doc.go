@@ -59,9 +59,13 @@
 //
 // Each call reads the generations of its function and groups from the
 // store: one more store operation per hit (one GetMany for several, where
-// the store has it; on the memory store about 110 ns). Options.StampMaxStale
-// and GroupOptions.MaxStale trade that read for a bounded delay before
-// invalidations made by other processes are seen.
+// the store has it). On a process-local store ([cachekit.ProcessLocal]: the
+// memory store) no other process can change a generation, so one read is
+// trusted until this process invalidates (every Func and Group of this
+// process over the same store and name shares it): no extra read per hit.
+// Elsewhere Options.StampMaxStale and GroupOptions.MaxStale trade that read
+// for a bounded delay before invalidations made by other processes are
+// seen.
 //
 // Background refreshes and shared computations keep a reference to the
 // argument: do not modify an argument after passing it. Close a [Func] or

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,7 +228,7 @@ func TestStampReadsAreBatched(t *testing.T) {
 func TestMissingStampInvalidates(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store := newStore(t, nil)
+	store := newCountingStore(t, nil) // not process-local: the stamp is reread
 	c := newCache[int](t, store, cachekit.Options{Prefix: "p"})
 	g, err := memo.NewGroup(c, "g", memo.GroupOptions{})
 	if err != nil {
@@ -262,7 +263,10 @@ func TestStampMaxStale(t *testing.T) {
 	c := newCache[int](t, store, cachekit.Options{Clock: clock})
 	fn := func(_ context.Context, i int) (int, error) { return i, nil }
 	a := newFunc(t, c, "f", fn, memo.Options{StampMaxStale: 10 * time.Second, TTL: time.Hour, Clock: clock})
-	b := newFunc(t, c, "f", fn, memo.Options{TTL: time.Hour, Clock: clock}) // "another process"
+	// "Another process": the same data through another store value, which
+	// this process's shared stamp state does not connect to a's.
+	other := &countingStore{s: store.s, ops: map[string]int{}}
+	b := newFunc(t, newCache[int](t, other, cachekit.Options{Clock: clock}), "f", fn, memo.Options{TTL: time.Hour, Clock: clock})
 
 	a.Call(ctx, 1)
 	store.take()
@@ -369,7 +373,7 @@ func TestGroupOnAnotherStore(t *testing.T) {
 func TestDamagedStamp(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store := newStore(t, nil)
+	store := newCountingStore(t, nil) // not process-local: the stamp is reread
 	c := newCache[int](t, store, cachekit.Options{})
 	g, err := memo.NewGroup(c, "g", memo.GroupOptions{})
 	if err != nil {
@@ -402,4 +406,46 @@ func TestDamagedStamp(t *testing.T) {
 	if calls.get() != 3 {
 		t.Fatalf("function ran %d times, want 3", calls.get())
 	}
+}
+
+// TestProcessLocalTrustsStamp: on a process-local store a hit reads no
+// stamp, and an invalidation through any Func of the same name in this
+// process is seen at once.
+func TestProcessLocalTrustsStamp(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := newStore(t, nil)
+	var gets atomic.Int64
+	c := newCache[int](t, getCounter{store, &gets}, cachekit.Options{})
+	fn := func(_ context.Context, i int) (int, error) { return i, nil }
+	a := newFunc(t, c, "f", fn, memo.Options{TTL: time.Hour})
+	b := newFunc(t, c, "f", fn, memo.Options{TTL: time.Hour})
+	a.Call(ctx, 1)
+	gets.Store(0)
+	a.Call(ctx, 1)
+	if n := gets.Load(); n != 1 {
+		t.Errorf("a hit read %d values, want 1 (no stamp read)", n)
+	}
+	if err := b.InvalidateAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Peek(ctx, 1); !errors.Is(err, cachekit.ErrMiss) {
+		t.Fatalf("a after b's InvalidateAll: %v, want ErrMiss at once", err)
+	}
+}
+
+// getCounter counts reads of a process-local store and stays process-local.
+type getCounter struct {
+	*memory.Store
+	n *atomic.Int64
+}
+
+func (g getCounter) GetValue(ctx context.Context, key string) (any, error) {
+	g.n.Add(1)
+	return g.Store.GetValue(ctx, key)
+}
+
+func (g getCounter) Get(ctx context.Context, key string) ([]byte, error) {
+	g.n.Add(1)
+	return g.Store.Get(ctx, key)
 }

@@ -118,11 +118,13 @@ type Options struct {
 
 	// StampMaxStale lets a call trust the generation of the function (see
 	// [Func.InvalidateAll]) read from the store up to this long ago,
-	// saving a store read per call. Invalidations made through this Func
-	// are seen at once; those made by other processes (or other Func
-	// values for the same name) are seen within StampMaxStale. Default 0:
+	// saving a store read per call. Invalidations made in this process
+	// (through any Func of the same name over the same store) are seen at
+	// once; those made by other processes within StampMaxStale. Default 0:
 	// read the generation on every call (invalidation is immediate
-	// everywhere). Groups have their own setting (GroupOptions.MaxStale).
+	// everywhere), except on a process-local store, where a generation is
+	// trusted until this process invalidates it. Groups have their own
+	// setting (GroupOptions.MaxStale).
 	StampMaxStale time.Duration
 
 	// Clock is the time source of freshness, early refresh and stamp

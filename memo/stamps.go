@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,10 +40,12 @@ import (
 // from the store on every call.
 type GroupOptions struct {
 	// MaxStale lets calls trust a generation read from the store up to this
-	// long ago, saving a store read per call. Invalidations through this
-	// Group value are seen at once in this process; those made by other
-	// processes (or other Group values of the same name) are seen within
-	// MaxStale. Default 0: no in-process caching.
+	// long ago, saving a store read per call. Invalidations made in this
+	// process (through any Group of the same name over the same store) are
+	// seen at once; those made by other processes within MaxStale. Default
+	// 0: no in-process caching, except on a process-local store
+	// ([cachekit.ProcessLocal]), where a generation is trusted until this
+	// process invalidates it.
 	MaxStale time.Duration
 
 	// Clock measures MaxStale. Default [cachekit.SystemClock]. A test seam.
@@ -65,10 +68,40 @@ type Group struct {
 	// reading measures MaxStale more cheaply.
 	system bool
 
-	local atomic.Pointer[localGen] // generation read recently (MaxStale)
-	// epoch counts the invalidations made through this value, so that calls
-	// of this process stop joining computations started before one.
+	// st is shared by every Group of this process over the same store and
+	// stamp key (Funcs of the same name, Groups of the same name), so that
+	// an invalidation through one is seen at once by all.
+	st *genState
+	// forever: the store is process-local (cachekit.ProcessLocal), so no
+	// other process can change the generation and a generation read here
+	// stays current until this process invalidates it.
+	forever bool
+}
+
+// genState is a stamp's in-process state.
+type genState struct {
+	local atomic.Pointer[localGen] // generation read recently
+	// epoch counts the invalidations made through this process, so that
+	// calls stop joining computations started before one.
 	epoch atomic.Uint64
+}
+
+// genStates maps (store, stamp key) to the process's shared state.
+var genStates sync.Map // genStateKey -> *genState
+
+type genStateKey struct {
+	store cachekit.Store
+	key   string
+}
+
+// sharedState returns the process-wide state of key in store (a private
+// one when the store's type cannot be a map key).
+func sharedState(store cachekit.Store, key string) *genState {
+	if t := reflect.TypeOf(store); t == nil || !t.Comparable() {
+		return new(genState)
+	}
+	v, _ := genStates.LoadOrStore(genStateKey{store, key}, new(genState))
+	return v.(*genState)
 }
 
 // localGen is a generation read from the store at a given time.
@@ -111,6 +144,8 @@ func newGroup[V any](c *cachekit.Cache[V], stamp, name string, opts GroupOptions
 		return nil, fmt.Errorf("memo: group %q: %w", name, err)
 	}
 	g := &Group{name: name, stamp: stamp, key: key, store: c.Store(), opts: opts}
+	g.st = sharedState(g.store, key)
+	_, g.forever = g.store.(cachekit.ProcessLocal)
 	_, g.system = opts.Clock.(cachekit.SystemClock)
 	g.vs, _ = g.store.(cachekit.ValueStore)
 	return g, nil
@@ -129,7 +164,7 @@ func (g *Group) Invalidate(ctx context.Context) error {
 	// started before the second bump is never trusted from the local cache
 	// (it may predate the write), and a call that starts after Invalidate
 	// returns does not join a computation that read the old generation.
-	g.epoch.Add(1)
+	g.st.epoch.Add(1)
 	var err error
 	if ctr, ok := g.store.(cachekit.Counter); ok {
 		_, err = ctr.IncrBy(ctx, g.key, 1)
@@ -141,20 +176,25 @@ func (g *Group) Invalidate(ctx context.Context) error {
 	} else {
 		_, err = g.store.Delete(ctx, g.key)
 	}
-	g.epoch.Add(1)
+	g.st.epoch.Add(1)
 	if err != nil {
 		return fmt.Errorf("memo: invalidate group %q: %w", g.name, err)
 	}
 	return nil
 }
 
-// cached returns the generation read within MaxStale, if any.
+// trusting reports whether generations read from the store are kept in
+// process: on a process-local store always, elsewhere with MaxStale.
+func (g *Group) trusting() bool { return g.forever || g.opts.MaxStale > 0 }
+
+// cached returns the generation read within MaxStale (on a process-local
+// store: read since the last invalidation), if any.
 func (g *Group) cached() (uint64, bool) {
-	if g.opts.MaxStale <= 0 {
+	if !g.trusting() {
 		return 0, false
 	}
-	l := g.local.Load()
-	if l == nil || l.epoch != g.epoch.Load() || g.since(l.at) >= g.opts.MaxStale {
+	l := g.st.local.Load()
+	if l == nil || l.epoch != g.st.epoch.Load() || (!g.forever && g.since(l.at) >= g.opts.MaxStale) {
 		return 0, false
 	}
 	return l.gen, true
@@ -185,17 +225,20 @@ type readStart struct {
 
 // startRead notes the time and epoch before a read of the generation.
 func (g *Group) startRead() readStart {
-	if g.opts.MaxStale <= 0 {
+	if !g.trusting() {
 		return readStart{}
 	}
-	return readStart{at: g.now(), epoch: g.epoch.Load()}
+	if g.forever {
+		return readStart{epoch: g.st.epoch.Load()}
+	}
+	return readStart{at: g.now(), epoch: g.st.epoch.Load()}
 }
 
 // remember keeps gen, read from the store by a read that started at rs,
 // for MaxStale.
 func (g *Group) remember(gen uint64, rs readStart) {
-	if g.opts.MaxStale > 0 {
-		g.local.Store(&localGen{gen: gen, at: rs.at, epoch: rs.epoch})
+	if g.trusting() {
+		g.st.local.Store(&localGen{gen: gen, at: rs.at, epoch: rs.epoch})
 	}
 }
 
@@ -314,7 +357,7 @@ func sameStore(a, b cachekit.Store) bool {
 func (s *stampSet) epoch() uint64 {
 	var n uint64
 	for _, g := range s.groups {
-		n += g.epoch.Load()
+		n += g.st.epoch.Load()
 	}
 	return n
 }

@@ -15,6 +15,7 @@ import (
 )
 
 var (
+	_ cachekit.ProcessLocal = (*Store)(nil)
 	_ cachekit.Store        = (*Store)(nil)
 	_ cachekit.Adder        = (*Store)(nil)
 	_ cachekit.Toucher      = (*Store)(nil)
@@ -231,6 +232,10 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (int, error) {
 	}
 	return n, nil
 }
+
+// ProcessLocal implements [cachekit.ProcessLocal]: only this process can
+// reach the store.
+func (s *Store) ProcessLocal() {}
 
 // Close closes the underlying Cache and makes every later call fail with
 // [cachekit.ErrClosed]. The entries are dropped. A second Close returns nil.
