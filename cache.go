@@ -209,6 +209,13 @@ func (c *Cache[V]) write(ctx context.Context, k string, e *Entry[V], ttl time.Du
 	return c.degradeWrite("set", k, c.store.Set(ctx, k, b, ttl))
 }
 
+// DefaultTTL returns the TTL of writes that pass none (Options.DefaultTTL
+// after defaults).
+func (c *Cache[V]) DefaultTTL() time.Duration { return c.opts.DefaultTTL }
+
+// Clock returns the cache's time source (Options.Clock after defaults).
+func (c *Cache[V]) Clock() Clock { return c.opts.Clock }
+
 // Degraded returns how many store errors Options.Degrade has turned into
 // misses or successful writes.
 func (c *Cache[V]) Degraded() uint64 { return c.degraded.Load() }

@@ -52,7 +52,7 @@ func newCore[V any](c *cachekit.Cache[V], name string, opts Options) (*core[V], 
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	opts.setDefaults()
+	opts.setDefaults(c.DefaultTTL(), c.Clock())
 	k := &core[V]{c: c, name: name, opts: opts, seed: maphash.MakeSeed(), refreshing: map[string]struct{}{}}
 	k.head = name
 	if opts.Version != 0 {

@@ -71,8 +71,8 @@
 // argument: do not modify an argument after passing it. Close a [Func] or
 // [Batch] to wait for its background work; Close does not close the cache.
 //
-// The clock (Options.Clock), the cache's and the store's must agree:
-// freshness is kept as absolute times in the envelope.
+// The clock (Options.Clock, by default the cache's) and the store's must
+// agree: freshness is kept as absolute times in the envelope.
 //
 // [Func.Invalidate] removes one value at once, but a computation running in
 // another process at that moment may store its older result afterwards (as

@@ -362,3 +362,23 @@ func ident[T any](_ context.Context, v T) (T, error) { return v, nil }
 type svc struct{}
 
 func (svc) get(_ context.Context, i int) (int, error) { return i, nil }
+
+// TestDefaultsFromCache: a zero TTL and Clock come from the cache.
+func TestDefaultsFromCache(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := fakeClock()
+	c := newCache[int](t, newStore(t, clock), cachekit.Options{Clock: clock, DefaultTTL: time.Minute})
+	f := newFunc(t, c, "f", func(_ context.Context, i int) (int, error) { return i, nil }, memo.Options{})
+	if _, err := f.Call(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(59 * time.Second)
+	if _, err := f.Peek(ctx, 1); err != nil {
+		t.Fatalf("within the cache's DefaultTTL: %v", err)
+	}
+	clock.Advance(2 * time.Second)
+	if _, err := f.Peek(ctx, 1); !errors.Is(err, cachekit.ErrMiss) {
+		t.Fatalf("past the cache's DefaultTTL: %v, want ErrMiss", err)
+	}
+}

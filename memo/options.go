@@ -26,9 +26,8 @@ const (
 // of this process coalesced, no lease, no stale serving, no early refresh,
 // no negative caching, every value cached.
 type Options struct {
-	// TTL is how long a computed value stays fresh. Zero means
-	// [cachekit.DefaultTTL] (five minutes; the cache's own DefaultTTL is
-	// not consulted); [cachekit.NoExpiry] means forever (stale windows and
+	// TTL is how long a computed value stays fresh. Zero means the cache's
+	// DefaultTTL; [cachekit.NoExpiry] means forever (stale windows and
 	// early refresh then never apply). Negative values are refused.
 	TTL time.Duration
 
@@ -128,8 +127,8 @@ type Options struct {
 	StampMaxStale time.Duration
 
 	// Clock is the time source of freshness, early refresh and stamp
-	// caching; it must agree with the cache's and the store's. Default
-	// [cachekit.SystemClock]. A test seam.
+	// caching; it must agree with the store's. Default: the cache's Clock.
+	// A test seam.
 	Clock cachekit.Clock
 }
 
@@ -171,9 +170,10 @@ func (o *Options) validate() error {
 	return nil
 }
 
-func (o *Options) setDefaults() {
+// setDefaults fills in the zero fields; ttl and clock are the cache's.
+func (o *Options) setDefaults(ttl time.Duration, clock cachekit.Clock) {
 	if o.TTL == 0 {
-		o.TTL = cachekit.DefaultTTL
+		o.TTL = ttl
 	}
 	if o.Beta == 0 {
 		o.Beta = 1
@@ -188,7 +188,7 @@ func (o *Options) setDefaults() {
 		o.NotFound = ErrNotFound
 	}
 	if o.Clock == nil {
-		o.Clock = cachekit.SystemClock{}
+		o.Clock = clock
 	}
 }
 
