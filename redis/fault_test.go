@@ -266,3 +266,26 @@ func TestCloseStopsTracking(t *testing.T) {
 		return len(trackingClients(t, p.Addr)) == 0
 	})
 }
+
+// With ContextTimeoutOnly the caller's deadline alone bounds a call to a
+// paused server.
+func TestContextTimeoutOnly(t *testing.T) {
+	t.Parallel()
+	p := testserver.StartRedis(t)
+	s := openPrivate(t, []string{p.Addr}, redis.Options{ContextTimeoutOnly: true, Timeout: time.Minute})
+	if err := s.Set(context.Background(), "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	defer p.Resume()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.Get(ctx, "k")
+	if !errors.Is(err, cachekit.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get on a paused server: %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v under a 300 ms deadline", d)
+	}
+}

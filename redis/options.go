@@ -88,6 +88,17 @@ type Options struct {
 	// context.DeadlineExceeded. Default [DefaultTimeout].
 	Timeout time.Duration
 
+	// ContextTimeoutOnly leaves the bound of data calls (Get, Set, ...) to
+	// the caller's context: the Store adds no timer of its own. A call
+	// without a deadline then waits until the connection's keepalive
+	// (rueidis's, about ten seconds) declares a silent server dead. It
+	// saves the per-call timer, whose Done channel sends rueidis's
+	// pipelined calls through a select: at 32 goroutines that is most of
+	// the Store's overhead over raw rueidis (BenchmarkSetParallel; see
+	// docs/benchmarks.md). Subscriptions and heartbeats still use Timeout.
+	// Default false.
+	ContextTimeoutOnly bool
+
 	// DialTimeout bounds opening a connection. Default [DefaultDialTimeout].
 	// Close may wait this long when a tracking connection is being reopened
 	// to a server that accepts connections but does not answer.

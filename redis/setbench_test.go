@@ -31,6 +31,18 @@ func BenchmarkSetParallel(b *testing.B) {
 			}
 		})
 	})
+	fast := open(b, []string{testserver.Redis(b)}, redis.Options{ContextTimeoutOnly: true})
+	b.Run("store-context-timeout-only", func(b *testing.B) {
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := fast.Set(ctx, "k", val, 0); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 	b.Run("store-timer", func(b *testing.B) {
 		// A deadline later than Options.Timeout: the Store arms a timer.
 		lctx, cancel := context.WithTimeout(ctx, time.Hour)

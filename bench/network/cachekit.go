@@ -51,6 +51,16 @@ func openCachekitRedis(ctx context.Context, addr, prefix string, _ int) (client,
 	return &cachekitStore{st: rs, rs: rs}, nil
 }
 
+// openCachekitRedisCtx is our redis store with ContextTimeoutOnly: no
+// per-call timer (the harness's context has no deadline).
+func openCachekitRedisCtx(ctx context.Context, addr, prefix string, _ int) (client, error) {
+	rs, err := redis.New(ctx, redis.Options{Addrs: []string{addr}, Prefix: prefix, ContextTimeoutOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &cachekitStore{st: rs, rs: rs}, nil
+}
+
 func openCachekitTiered(ctx context.Context, addr, prefix string, _ int) (client, error) {
 	rs, err := openRedisStore(ctx, addr, prefix)
 	if err != nil {

@@ -74,6 +74,13 @@ var contenders = []contender{
 		open:          openCachekitRedis,
 	},
 	{
+		name:          "cachekit-redis-ctx",
+		about:         "cachekit-redis with Options.ContextTimeoutOnly (no per-call timer; the bound is the caller's context)",
+		storePrefixes: true,
+		compare:       []string{"rueidis"},
+		open:          openCachekitRedisCtx,
+	},
+	{
 		name:  "rueidis",
 		about: "raw rueidis " + modVersion("github.com/redis/rueidis") + " Do GET/SET/MGET, default ClientOption but DisableCache",
 		open:  openRueidis,

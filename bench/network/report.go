@@ -299,32 +299,34 @@ func evaluateTargets(rows []row, inv []invRow, concs []int) []target {
 
 	// 1. cachekit-redis within 1.1× of raw rueidis: median latency and
 	// throughput, every workload and concurrency.
-	for _, w := range workloads {
-		t := target{goal: fmt.Sprintf("cachekit-redis %s within %.1f× of raw rueidis", w, rueidisSlack), state: "n/a"}
-		var parts []string
-		all, some := true, false
-		for _, c := range concs {
-			o, ok1 := find(rows, w, c, "cachekit-redis")
-			p, ok2 := find(rows, w, c, "rueidis")
-			if !ok1 || !ok2 {
-				continue
+	for _, ours := range []string{"cachekit-redis", "cachekit-redis-ctx"} {
+		for _, w := range workloads {
+			t := target{goal: fmt.Sprintf("%s %s within %.1f× of raw rueidis", ours, w, rueidisSlack), state: "n/a"}
+			var parts []string
+			all, some := true, false
+			for _, c := range concs {
+				o, ok1 := find(rows, w, c, ours)
+				p, ok2 := find(rows, w, c, "rueidis")
+				if !ok1 || !ok2 {
+					continue
+				}
+				some = true
+				lat := ratio(o.median, p.median)         // ours / rueidis: above 1 ours is slower
+				thr := ratio(p.throughput, o.throughput) // rueidis / ours: above 1 ours is slower
+				ok := lat <= rueidisSlack && thr <= rueidisSlack
+				all = all && ok
+				mark := ""
+				if !ok {
+					mark = " ✗"
+				}
+				parts = append(parts, fmt.Sprintf("%s median %.2fx ops/s %.2fx%s", concLabel(c), lat, thr, mark))
 			}
-			some = true
-			lat := ratio(o.median, p.median)         // ours / rueidis: above 1 ours is slower
-			thr := ratio(p.throughput, o.throughput) // rueidis / ours: above 1 ours is slower
-			ok := lat <= rueidisSlack && thr <= rueidisSlack
-			all = all && ok
-			mark := ""
-			if !ok {
-				mark = " ✗"
+			if some {
+				t.state = state(all)
+				t.detail = "ours/rueidis: " + strings.Join(parts, "; ")
 			}
-			parts = append(parts, fmt.Sprintf("%s median %.2fx ops/s %.2fx%s", concLabel(c), lat, thr, mark))
+			out = append(out, t)
 		}
-		if some {
-			t.state = state(all)
-			t.detail = "ours/rueidis: " + strings.Join(parts, "; ")
-		}
-		out = append(out, t)
 	}
 
 	// 2. faster than go-redis/cache at 32 goroutines: throughput.
