@@ -140,10 +140,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 	if len(keys) == 0 {
 		return out, nil
 	}
-	full := make([]string, len(keys))
-	for i, k := range keys {
-		full[i] = s.key(k)
-	}
+	full := s.keys(keys)
 	var vals []rueidis.RedisResult
 	if s.cluster {
 		// One GET per key: a multi-key MGET fails with TRYAGAIN while its
@@ -376,4 +373,28 @@ func (s *Store) GetWithExpiry(ctx context.Context, key string) ([]byte, time.Tim
 		return nil, time.Time{}, s.opErr("get", key, cachekit.ErrMiss)
 	}
 	return []byte(str), exp, nil
+}
+
+// keys maps callers' keys to server keys with one allocation for all of
+// them (substrings of one string), not one per key.
+func (s *Store) keys(keys []string) []string {
+	n := 0
+	for _, k := range keys {
+		n += len(s.prefix) + len(k)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, k := range keys {
+		b.WriteString(s.prefix)
+		b.WriteString(k)
+	}
+	all := b.String()
+	full := make([]string, len(keys))
+	off := 0
+	for i, k := range keys {
+		l := len(s.prefix) + len(k)
+		full[i] = all[off : off+l]
+		off += l
+	}
+	return full
 }
