@@ -10,6 +10,7 @@
 #   make quickstart     go run ./examples/quickstart
 #   make bench-disk     [QUICK=1] the disk store against its peers (bench/README.md)
 #   make bench-network  [QUICK=1] the redis and tiered stores against Redis clients and caches
+#   make bench-memo     [QUICK=1] memo's cached functions against sturdyc and go-redis/cache
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -119,3 +120,19 @@ bench-network:
 	$(SERVERS) start; \
 	source "$$CACHEKIT_TEST_STATE/env"; \
 	(cd bench && $(GO) run ./network $(if $(QUICK),-quick) -out results/network.json)
+
+# make bench-memo [QUICK=1]: memo's cached functions against sturdyc and go-redis/cache: the
+# cost of a hit, cold-key stampedes in one process and across 4 processes (one disk directory,
+# one Redis), and recomputations and waiting callers around expiry. See bench/README.md. Writes
+# bench/results/memo.json. The servers get a state dir of their own (not bench-disk's, not
+# bench-network's, not make test's), and are stopped at the end, also on failure or interrupt.
+BENCH_MEMO_TEST_STATE ?= $(or $(TMPDIR),/tmp)/cachekit-bench-memo
+
+.PHONY: bench-memo
+
+bench-memo:
+	@export CACHEKIT_TEST_STATE="$(BENCH_MEMO_TEST_STATE)"; \
+	trap 'rc=$$?; $(SERVERS) stop || true; exit $$rc' EXIT; \
+	$(SERVERS) start; \
+	source "$$CACHEKIT_TEST_STATE/env"; \
+	(cd bench && $(GO) run ./memo $(if $(QUICK),-quick) -out results/memo.json)

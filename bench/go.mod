@@ -10,6 +10,7 @@ require (
 	github.com/go-redis/cache/v9 v9.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/redis/rueidis v1.0.79
+	github.com/viccon/sturdyc v1.1.5
 )
 
 require (
