@@ -159,14 +159,31 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 		if len(arr) != len(keys) {
 			return nil, s.opErr("getmany", "", fmt.Errorf("MGET returned %d values for %d keys", len(arr), len(keys)))
 		}
+		// Copy every value into one buffer (one allocation, not one per
+		// value); each caller's slice is capped at its own length, so
+		// appending to one never writes into the next.
+		strs := make([]string, len(arr))
+		n := 0
 		for i := range arr {
 			str, err := arr[i].ToString()
 			switch {
 			case err == nil:
-				out[keys[i]] = []byte(str)
-			case !rueidis.IsRedisNil(err):
+				strs[i] = str
+				n += len(str)
+			case rueidis.IsRedisNil(err):
+				strs[i] = ""
+			default:
 				return nil, s.fail(ctx, "getmany", keys[i], err)
 			}
+		}
+		buf := make([]byte, 0, n)
+		for i := range arr {
+			if arr[i].IsNil() {
+				continue
+			}
+			off := len(buf)
+			buf = append(buf, strs[i]...)
+			out[keys[i]] = buf[off:len(buf):len(buf)]
 		}
 		return out, nil
 	}
