@@ -1,0 +1,570 @@
+package qcache
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+
+	"github.com/cachekit/cachekit/qcache/internal/rowcodec"
+)
+
+// connector wraps an inner connector.
+type connector struct {
+	inner driver.Connector
+	opts  *Options
+}
+
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	ic, err := c.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{inner: ic, opts: c.opts}, nil
+}
+
+func (c *connector) Driver() driver.Driver { return &wrapDriver{inner: c.inner.Driver(), opts: c.opts} }
+
+// Close closes the inner connector when it is an io.Closer (database/sql
+// calls it from DB.Close).
+func (c *connector) Close() error {
+	if cl, ok := c.inner.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
+// wrapDriver is what connector.Driver returns: Open wraps the inner
+// driver's connections.
+type wrapDriver struct {
+	inner driver.Driver
+	opts  *Options
+}
+
+func (d *wrapDriver) Open(name string) (driver.Conn, error) {
+	ic, err := d.inner.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{inner: ic, opts: d.opts}, nil
+}
+
+// txState is the state of a connection's open transaction. database/sql
+// uses a connection from one goroutine at a time, so it needs no lock.
+type txState struct {
+	noCache bool           // isolation REPEATABLE READ or stricter
+	dirty   bool           // the transaction has run a statement that may write
+	queued  []Invalidation // applied after Commit, dropped on Rollback
+}
+
+// conn wraps an inner connection. Like every driver.Conn it is used by one
+// goroutine at a time.
+type conn struct {
+	inner driver.Conn
+	opts  *Options
+	tx    *txState // nil outside a transaction
+}
+
+var (
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+)
+
+func (c *conn) reportError(err error) {
+	if c.opts.OnError != nil && err != nil {
+		c.opts.OnError(err)
+	}
+}
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	var (
+		s   driver.Stmt
+		err error
+	)
+	if pc, ok := c.inner.(driver.ConnPrepareContext); ok {
+		s, err = pc.PrepareContext(ctx, query)
+	} else {
+		s, err = c.inner.Prepare(query)
+		if err == nil && ctx.Err() != nil {
+			s.Close()
+			return nil, ctx.Err()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &stmt{c: c, inner: s, query: query}, nil
+}
+
+func (c *conn) Close() error { return c.inner.Close() }
+
+func (c *conn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	var (
+		t   driver.Tx
+		err error
+	)
+	if bt, ok := c.inner.(driver.ConnBeginTx); ok {
+		t, err = bt.BeginTx(ctx, opts)
+	} else {
+		// database/sql's own fallback for drivers without ConnBeginTx.
+		if opts.Isolation != driver.IsolationLevel(sql.LevelDefault) {
+			return nil, errors.New("sql: driver does not support non-default isolation level")
+		}
+		if opts.ReadOnly {
+			return nil, errors.New("sql: driver does not support read-only transactions")
+		}
+		//lint:ignore SA1019 fallback for old drivers
+		t, err = c.inner.Begin()
+	}
+	if err != nil {
+		return nil, err
+	}
+	lvl := sql.IsolationLevel(opts.Isolation)
+	c.tx = &txState{noCache: lvl >= sql.LevelRepeatableRead}
+	return &tx{c: c, inner: t, state: c.tx}, nil
+}
+
+func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	if ch, ok := c.inner.(driver.NamedValueChecker); ok {
+		return ch.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
+}
+
+func (c *conn) ResetSession(ctx context.Context) error {
+	if r, ok := c.inner.(driver.SessionResetter); ok {
+		return r.ResetSession(ctx)
+	}
+	return nil
+}
+
+func (c *conn) IsValid() bool {
+	if v, ok := c.inner.(driver.Validator); ok {
+		return v.IsValid()
+	}
+	return true
+}
+
+func (c *conn) Ping(ctx context.Context) error {
+	if p, ok := c.inner.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	qc, hasQC := c.inner.(driver.QueryerContext)
+	//lint:ignore SA1019 fallback for old drivers
+	q, hasQ := c.inner.(driver.Queryer)
+	if !hasQC && !hasQ {
+		// database/sql prepares the statement instead; stmt caches then.
+		return nil, driver.ErrSkip
+	}
+	return c.query(ctx, query, args, func() (driver.Rows, error) {
+		if hasQC {
+			return qc.QueryContext(ctx, query, args)
+		}
+		vals, err := namedValuesToValues(args)
+		if err != nil {
+			return nil, err
+		}
+		return q.Query(query, vals)
+	})
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	ec, hasEC := c.inner.(driver.ExecerContext)
+	//lint:ignore SA1019 fallback for old drivers
+	e, hasE := c.inner.(driver.Execer)
+	if !hasEC && !hasE {
+		return nil, driver.ErrSkip
+	}
+	return c.exec(ctx, query, args, func() (driver.Result, error) {
+		if hasEC {
+			return ec.ExecContext(ctx, query, args)
+		}
+		vals, err := namedValuesToValues(args)
+		if err != nil {
+			return nil, err
+		}
+		return e.Exec(query, vals)
+	})
+}
+
+// query runs a read through the cache: a hit is replayed; a miss runs run
+// and captures its rows for the policy's fill; anything else runs run as a
+// possible write.
+func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedValue, run func() (driver.Rows, error)) (driver.Rows, error) {
+	p := c.opts.Policy
+	if p == nil {
+		return run()
+	}
+	q := Query{SQL: sqlText, Args: args, TTL: ttlOf(ctx)}
+	if !bypassed(ctx) && (c.tx == nil || !c.tx.dirty && !c.tx.noCache) {
+		hit, fill, err := p.Lookup(ctx, q)
+		switch {
+		case err != nil:
+			c.reportError(fmt.Errorf("qcache: lookup: %w", err))
+		case hit != nil:
+			res, err := rowcodec.Decode(hit)
+			if err == nil {
+				return res.Replay(), nil
+			}
+			c.reportError(fmt.Errorf("qcache: decode cached result: %w", err))
+		case fill != nil:
+			rows, err := run()
+			if err != nil {
+				return nil, err
+			}
+			if c.tx != nil {
+				// Never fill from a transaction: its snapshot may be older
+				// than the stamps read by Lookup.
+				return rows, nil
+			}
+			return newCapture(ctx, rows, fill, c.opts), nil
+		default:
+			// Not a cacheable read: fall through as a possible write.
+		}
+	}
+	inv, err := p.Writes(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := run()
+	if errors.Is(err, driver.ErrSkip) {
+		return nil, err
+	}
+	if inv == nil {
+		return rows, err
+	}
+	if c.tx != nil {
+		c.tx.dirty = true
+		c.tx.queued = append(c.tx.queued, inv)
+		return rows, err
+	}
+	if err != nil {
+		c.apply(ctx, inv)
+		return nil, err
+	}
+	// A write through Query (INSERT ... RETURNING) may run as the rows are
+	// read: invalidate once they are closed.
+	return &afterClose{typedRows: newTypedRows(rows), done: func() { c.apply(ctx, inv) }}, nil
+}
+
+// exec runs a statement that may write and applies or queues its
+// invalidation.
+func (c *conn) exec(ctx context.Context, sqlText string, args []driver.NamedValue, run func() (driver.Result, error)) (driver.Result, error) {
+	p := c.opts.Policy
+	if p == nil {
+		return run()
+	}
+	inv, err := p.Writes(ctx, Query{SQL: sqlText, Args: args, TTL: ttlOf(ctx)})
+	if err != nil {
+		return nil, err
+	}
+	res, err := run()
+	if errors.Is(err, driver.ErrSkip) {
+		return nil, err
+	}
+	// Applied even when the statement failed: a failed statement may have
+	// changed rows on some databases, and a spare invalidation is harmless.
+	if c.tx != nil {
+		c.tx.dirty = true
+		if inv != nil {
+			c.tx.queued = append(c.tx.queued, inv)
+		}
+	} else if inv != nil {
+		c.apply(ctx, inv)
+	}
+	return res, err
+}
+
+// apply applies invalidations on a context that the caller's cancellation
+// does not cut short.
+func (c *conn) apply(ctx context.Context, invs ...Invalidation) {
+	ctx = context.WithoutCancel(ctx)
+	for _, inv := range invs {
+		if err := inv.Apply(ctx); err != nil {
+			c.reportError(fmt.Errorf("%w: %w", ErrInvalidation, err))
+		}
+	}
+}
+
+func namedValuesToValues(args []driver.NamedValue) ([]driver.Value, error) {
+	vals := make([]driver.Value, len(args))
+	for i, a := range args {
+		if a.Name != "" {
+			return nil, errors.New("sql: driver does not support the use of Named Parameters")
+		}
+		vals[i] = a.Value
+	}
+	return vals, nil
+}
+
+// tx wraps an inner transaction.
+type tx struct {
+	c     *conn
+	inner driver.Tx
+	state *txState
+}
+
+func (t *tx) Commit() error {
+	err := t.inner.Commit()
+	t.end()
+	// Applied even when Commit fails: the outcome may be unknown (a lost
+	// connection after the server committed), and a spare invalidation is
+	// harmless.
+	t.c.apply(context.Background(), t.state.queued...)
+	return err
+}
+
+func (t *tx) Rollback() error {
+	err := t.inner.Rollback()
+	t.end()
+	return err
+}
+
+func (t *tx) end() {
+	if t.c.tx == t.state {
+		t.c.tx = nil
+	}
+}
+
+// stmt wraps an inner prepared statement; its queries and execs go through
+// the cache like the connection's.
+type stmt struct {
+	c     *conn
+	inner driver.Stmt
+	query string
+}
+
+var (
+	_ driver.StmtQueryContext  = (*stmt)(nil)
+	_ driver.StmtExecContext   = (*stmt)(nil)
+	_ driver.NamedValueChecker = (*stmt)(nil)
+)
+
+func (s *stmt) Close() error  { return s.inner.Close() }
+func (s *stmt) NumInput() int { return s.inner.NumInput() }
+
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return s.ExecContext(context.Background(), valuesToNamed(args))
+}
+
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return s.QueryContext(context.Background(), valuesToNamed(args))
+}
+
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.c.exec(ctx, s.query, args, func() (driver.Result, error) {
+		if ec, ok := s.inner.(driver.StmtExecContext); ok {
+			return ec.ExecContext(ctx, args)
+		}
+		vals, err := namedValuesToValues(args)
+		if err != nil {
+			return nil, err
+		}
+		//lint:ignore SA1019 fallback for old drivers
+		return s.inner.Exec(vals)
+	})
+}
+
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.c.query(ctx, s.query, args, func() (driver.Rows, error) {
+		if qc, ok := s.inner.(driver.StmtQueryContext); ok {
+			return qc.QueryContext(ctx, args)
+		}
+		vals, err := namedValuesToValues(args)
+		if err != nil {
+			return nil, err
+		}
+		//lint:ignore SA1019 fallback for old drivers
+		return s.inner.Query(vals)
+	})
+}
+
+// CheckNamedValue delegates to the inner statement's checker, else to the
+// inner connection's: database/sql asks only the statement when it has one.
+func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
+	if ch, ok := s.inner.(driver.NamedValueChecker); ok {
+		return ch.CheckNamedValue(nv)
+	}
+	return s.c.CheckNamedValue(nv)
+}
+
+func valuesToNamed(args []driver.Value) []driver.NamedValue {
+	nv := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return nv
+}
+
+// typedRows forwards to inner rows and answers the column type questions
+// with the answers the inner rows gave once, at the start (rows that lack
+// an interface answer as database/sql assumes then).
+type typedRows struct {
+	inner   driver.Rows
+	cols    []rowcodec.Column
+	nextSet driver.RowsNextResultSet // nil when the inner rows lack it
+}
+
+// columnTyped is what capture and afterClose implement.
+type columnTyped interface {
+	driver.RowsColumnTypeDatabaseTypeName
+	driver.RowsColumnTypeNullable
+	driver.RowsColumnTypeLength
+	driver.RowsColumnTypePrecisionScale
+	driver.RowsColumnTypeScanType
+	driver.RowsNextResultSet
+}
+
+var (
+	_ columnTyped = (*capture)(nil)
+	_ columnTyped = (*afterClose)(nil)
+)
+
+func newTypedRows(rows driver.Rows) typedRows {
+	t := typedRows{inner: rows, cols: rowcodec.ReadColumns(rows)}
+	t.nextSet, _ = rows.(driver.RowsNextResultSet)
+	return t
+}
+
+func (r *typedRows) Columns() []string                       { return r.inner.Columns() }
+func (r *typedRows) Next(dest []driver.Value) error          { return r.inner.Next(dest) }
+func (r *typedRows) ColumnTypeDatabaseTypeName(i int) string { return r.cols[i].DatabaseTypeName }
+
+func (r *typedRows) ColumnTypeNullable(i int) (nullable, ok bool) {
+	return r.cols[i].Nullable, r.cols[i].NullableOK
+}
+
+func (r *typedRows) ColumnTypeLength(i int) (int64, bool) {
+	return r.cols[i].Length, r.cols[i].LengthOK
+}
+
+func (r *typedRows) ColumnTypePrecisionScale(i int) (precision, scale int64, ok bool) {
+	col := r.cols[i]
+	return col.Precision, col.Scale, col.PrecisionScaleOK
+}
+
+func (r *typedRows) ColumnTypeScanType(i int) reflect.Type { return r.cols[i].ScanType }
+
+func (r *typedRows) HasNextResultSet() bool {
+	return r.nextSet != nil && r.nextSet.HasNextResultSet()
+}
+
+func (r *typedRows) NextResultSet() error {
+	if r.nextSet == nil {
+		return io.EOF
+	}
+	return r.nextSet.NextResultSet()
+}
+
+// afterClose calls done once, when the rows are closed.
+type afterClose struct {
+	typedRows
+	done func()
+}
+
+func (r *afterClose) Close() error {
+	err := r.inner.Close()
+	if r.done != nil {
+		r.done()
+		r.done = nil
+	}
+	return err
+}
+
+// capture streams the inner rows to the application while copying them;
+// once the application has read them to the end, it encodes them and calls
+// fill.
+type capture struct {
+	typedRows
+	ctx    context.Context
+	fill   Fill
+	opts   *Options
+	rows   [][]driver.Value
+	failed bool // capture abandoned: too many rows, unsupported value, error
+	filled bool
+}
+
+func newCapture(ctx context.Context, rows driver.Rows, fill Fill, opts *Options) *capture {
+	return &capture{typedRows: newTypedRows(rows), ctx: ctx, fill: fill, opts: opts}
+}
+
+// Close reads the rows the application left unread (QueryRow reads only
+// one) so that the result can still be stored, then closes the inner rows.
+// MaxRows bounds the extra reading.
+func (c *capture) Close() error {
+	if !c.failed && !c.filled {
+		dest := make([]driver.Value, len(c.cols))
+		for !c.failed && !c.filled {
+			clear(dest)
+			if err := c.Next(dest); err != nil {
+				break
+			}
+		}
+	}
+	return c.inner.Close()
+}
+
+func (c *capture) Next(dest []driver.Value) error {
+	err := c.inner.Next(dest)
+	if c.failed || c.filled {
+		return err
+	}
+	switch {
+	case err == io.EOF:
+		if c.HasNextResultSet() {
+			c.failed = true // several result sets: not cacheable
+			return err
+		}
+		c.filled = true
+		res := rowcodec.Result{Columns: c.cols, Rows: c.rows}
+		b, eerr := res.Encode()
+		if eerr == nil {
+			eerr = c.fill(c.ctx, b)
+		}
+		if eerr != nil && c.opts.OnError != nil {
+			c.opts.OnError(fmt.Errorf("qcache: fill: %w", eerr))
+		}
+	case err != nil:
+		c.failed = true
+	case c.opts.MaxRows >= 0 && len(c.rows) >= c.opts.MaxRows:
+		c.failed = true
+		c.rows = nil
+	default:
+		row, cerr := rowcodec.CopyRow(dest)
+		if cerr != nil {
+			c.failed = true
+			c.rows = nil
+			return nil
+		}
+		c.rows = append(c.rows, row)
+	}
+	return err
+}
+
+// NextResultSet abandons the capture: several result sets are not cached.
+func (c *capture) NextResultSet() error {
+	c.failed = true
+	c.rows = nil
+	return c.typedRows.NextResultSet()
+}

@@ -1,0 +1,50 @@
+// Package qcache caches the results of SQL queries below database/sql, so
+// that it works under database/sql, sqlx, sqlc, GORM, bun and ent alike, and
+// invalidates them when statements run through it write.
+//
+// [Wrap] wraps a [driver.Connector] and [Open] a registered driver. Query
+// results are captured as rows (column names, database type names, the
+// nullable, length, precision-scale and scan-type facts the driver gives,
+// and the typed values), encoded, and replayed through a [driver.Rows] that
+// reports the same column types, so that Scan and ColumnTypes behave as
+// with the driver itself.
+//
+// # Policies
+//
+// What is cached and what a write invalidates is decided by a [Policy]. The
+// policy shipped now, [TablePolicy], invalidates at the table level: a
+// cached query depends on every table it reads, and any write to one of
+// them invalidates all of its cached queries. It takes its table extractor
+// from the caller. Row-level (granular) invalidation, where a write
+// invalidates only the queries whose conditions its rows can match, comes
+// with the SQL dependency extractor.
+//
+// Fills are race-free: the policy reads the stamps of a query's tables
+// before the query runs and stores its result only under those stamps, and
+// only if they are unchanged once it has run, so a result read before a
+// concurrent write is never served after the write has returned.
+//
+// # Transactions
+//
+// Inside a transaction, statements that write queue their invalidations,
+// which are applied right after Commit and dropped on Rollback. Once a
+// transaction has written, its queries neither read nor fill the cache.
+// Queries in a transaction that has not written may be served from the cache
+// but never fill it (its snapshot may predate a write already invalidated),
+// and transactions opened at REPEATABLE READ or stricter bypass the cache.
+//
+// # Per-query controls
+//
+// [Bypass] skips the cache for the queries run under a context; [WithTTL]
+// sets the lifetime of the results they store.
+//
+// # Caveats
+//
+// A result with more than one result set (driver.RowsNextResultSet) is
+// never cached. A result is stored only once the application has read it to
+// the end, and only up to [Options.MaxRows] rows. Savepoints are not tracked
+// yet: invalidations queued before ROLLBACK TO SAVEPOINT are still applied
+// at Commit (wider invalidation, never a missed one). Statements that open
+// or end transactions as SQL text (BEGIN, COMMIT) are not recognised: use
+// the database/sql transaction API.
+package qcache
