@@ -17,9 +17,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 GO ?= go
-# Packages whose SQL runs on both SQLite drivers: mattn (cgo, the default) and modernc
-# (pure Go, CGO_ENABLED=0 or -tags cachekit_purego). make test runs them on both.
-PUREGO_PKGS := ./internal/sqlitedb/ ./disk/
+# Packages that also build without cgo: the disk store's SQL runs on both SQLite drivers,
+# mattn (cgo, the default) and modernc (pure Go, CGO_ENABLED=0 or -tags cachekit_purego);
+# the SQL dependency extractor then has no PostgreSQL parser. make test runs them both ways.
+PUREGO_PKGS := ./internal/sqlitedb/ ./disk/ ./qcache/internal/sqldeps/
 SERVERS := scripts/test-servers.sh
 # The state dir of scripts/test-servers.sh: pid files, data dirs and the env file.
 export CACHEKIT_TEST_STATE := $(abspath $(or $(CACHEKIT_TEST_STATE),.test-servers))
@@ -42,7 +43,7 @@ test:
 	$(MAKE) --no-print-directory -k lint || rc=$$?; \
 	echo "==> go test -race -count=1 ./..."; \
 	$(GO) test -race -count=1 ./... || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
-	echo "==> CGO_ENABLED=0 go test (the pure-Go SQLite driver) $(PUREGO_PKGS)"; \
+	echo "==> CGO_ENABLED=0 go test (pure-Go SQLite driver; no PostgreSQL parser) $(PUREGO_PKGS)"; \
 	CGO_ENABLED=0 $(GO) test -count=1 $(PUREGO_PKGS) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	echo "==> go test ./... in bench/"; \
 	(cd bench && $(GO) test -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
