@@ -243,12 +243,16 @@ func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedVal
 			// Not a cacheable read: fall through as a possible write.
 		}
 	}
-	inv, err := p.Writes(ctx, q)
+	inv, err := c.writes(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := run()
+	aw, _ := inv.(AfterWriter)
 	if errors.Is(err, driver.ErrSkip) {
+		if aw != nil && c.tx == nil {
+			c.afterWrite(ctx, aw, err)
+		}
 		return nil, err
 	}
 	if inv == nil {
@@ -260,12 +264,20 @@ func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedVal
 		return rows, err
 	}
 	if err != nil {
+		if aw != nil {
+			c.afterWrite(ctx, aw, err)
+		}
 		c.apply(ctx, inv)
 		return nil, err
 	}
 	// A write through Query (INSERT ... RETURNING) may run as the rows are
 	// read: invalidate once they are closed.
-	return &afterClose{typedRows: newTypedRows(rows), done: func() { c.apply(ctx, inv) }}, nil
+	return &afterClose{typedRows: newTypedRows(rows), done: func() {
+		if aw != nil {
+			c.afterWrite(ctx, aw, nil)
+		}
+		c.apply(ctx, inv)
+	}}, nil
 }
 
 // exec runs a statement that may write and applies or queues its
@@ -275,11 +287,20 @@ func (c *conn) exec(ctx context.Context, sqlText string, args []driver.NamedValu
 	if p == nil {
 		return run()
 	}
-	inv, err := p.Writes(ctx, Query{SQL: sqlText, Args: args, TTL: ttlOf(ctx)})
+	inv, err := c.writes(ctx, Query{SQL: sqlText, Args: args, TTL: ttlOf(ctx)})
 	if err != nil {
 		return nil, err
 	}
 	res, err := run()
+	if aw, ok := inv.(AfterWriter); ok {
+		if aerr := aw.AfterWrite(ctx, c, err); aerr != nil {
+			if err == nil {
+				err = aerr
+			} else {
+				c.reportError(fmt.Errorf("qcache: after write: %w", aerr))
+			}
+		}
+	}
 	if errors.Is(err, driver.ErrSkip) {
 		return nil, err
 	}
@@ -295,6 +316,44 @@ func (c *conn) exec(ctx context.Context, sqlText string, args []driver.NamedValu
 	}
 	return res, err
 }
+
+// writes asks the policy what a statement about to run invalidates, with
+// access to the connection when the policy wants it.
+func (c *conn) writes(ctx context.Context, q Query) (Invalidation, error) {
+	if cp, ok := c.opts.Policy.(ConnPolicy); ok {
+		return cp.WritesConn(ctx, q, c)
+	}
+	return c.opts.Policy.Writes(ctx, q)
+}
+
+// QueryInner implements [Querier]: it runs query on the inner connection.
+func (c *conn) QueryInner(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	qc, ok := c.inner.(driver.QueryerContext)
+	if !ok {
+		return nil, errors.New("qcache: inner connection is not a driver.QueryerContext")
+	}
+	return qc.QueryContext(ctx, query, args)
+}
+
+// afterWrite calls aw and reports its error.
+func (c *conn) afterWrite(ctx context.Context, aw AfterWriter, err error) {
+	if aerr := aw.AfterWrite(ctx, c, err); aerr != nil {
+		c.reportError(fmt.Errorf("qcache: after write: %w", aerr))
+	}
+}
+
+// ExecInner implements [Querier]: it runs query on the inner connection.
+func (c *conn) ExecInner(ctx context.Context, query string) error {
+	ec, ok := c.inner.(driver.ExecerContext)
+	if !ok {
+		return errors.New("qcache: inner connection is not a driver.ExecerContext")
+	}
+	_, err := ec.ExecContext(ctx, query, nil)
+	return err
+}
+
+// InTx implements [Querier].
+func (c *conn) InTx() bool { return c.tx != nil }
 
 // apply applies invalidations on a context that the caller's cancellation
 // does not cut short.

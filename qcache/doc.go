@@ -11,13 +11,15 @@
 //
 // # Policies
 //
-// What is cached and what a write invalidates is decided by a [Policy]. The
-// policy shipped now, [TablePolicy], invalidates at the table level: a
-// cached query depends on every table it reads, and any write to one of
-// them invalidates all of its cached queries. It takes its table extractor
-// from the caller. Row-level (granular) invalidation, where a write
-// invalidates only the queries whose conditions its rows can match, comes
-// with the SQL dependency extractor.
+// What is cached and what a write invalidates is decided by a [Policy].
+// [GranularPolicy] invalidates by rows: the SQL is parsed (a real parser per
+// dialect), each table a query reads gets a disjunction of equality
+// conjunctions, and a write invalidates only the queries whose conjunctions
+// its old or new rows match (cacheops' "insideout" stamps; see its
+// documentation for what falls back to a table-wide invalidation). Its
+// write path reads row images itself on SQLite; on PostgreSQL every write
+// still invalidates its whole table. [TablePolicy] invalidates at the table
+// level, with a table extractor the caller gives.
 //
 // Fills are race-free: the policy reads the stamps of a query's tables
 // before the query runs and stores its result only under those stamps, and

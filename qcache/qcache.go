@@ -176,3 +176,42 @@ type dsnConnector struct {
 
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
 func (c dsnConnector) Driver() driver.Driver                        { return c.d }
+
+// Querier runs a query on the wrapped driver connection itself, bypassing
+// the cache, inside the connection's current transaction when it has one.
+// It is what a [ConnPolicy] uses to read the rows a write is about to
+// change.
+type Querier interface {
+	QueryInner(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error)
+
+	// ExecInner runs a statement on the wrapped connection, bypassing the
+	// cache (a policy may open a transaction around a write with it, and
+	// end it in AfterWrite).
+	ExecInner(ctx context.Context, query string) error
+
+	// InTx reports whether the connection is in a transaction opened
+	// through database/sql.
+	InTx() bool
+}
+
+// ConnPolicy is a [Policy] that reads the database while it plans a write.
+// When the policy implements it, the wrapper calls WritesConn instead of
+// Writes, with c running queries on the connection (and in the
+// transaction) that is about to run the write.
+type ConnPolicy interface {
+	Policy
+	WritesConn(ctx context.Context, q Query, c Querier) (Invalidation, error)
+}
+
+// AfterWriter is implemented by an [Invalidation] that reads the database
+// once its statement has run: the wrapper calls AfterWrite right after the
+// statement, on the same connection and before any Commit, with the
+// statement's error. Outside a transaction it is always called (for a write
+// sent through Query, when its rows are closed); inside one, a write sent
+// through Query does not call it, and the invalidation must then assume
+// the worst. An error it returns is returned to the application for an
+// Exec whose statement succeeded, and reported to Options.OnError
+// otherwise.
+type AfterWriter interface {
+	AfterWrite(ctx context.Context, c Querier, err error) error
+}

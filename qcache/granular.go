@@ -1,0 +1,987 @@
+package qcache
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/qcache/internal/rowcodec"
+	"github.com/cachekit/cachekit/qcache/internal/sqldeps"
+)
+
+// Dialect is the SQL grammar a [GranularPolicy] parses.
+type Dialect int
+
+const (
+	// SQLite is SQLite (mattn/go-sqlite3, modernc.org/sqlite).
+	SQLite Dialect = iota + 1
+	// Postgres is PostgreSQL (its analysis needs cgo; without it every
+	// statement is uncached and every write bumps the global epoch).
+	Postgres
+)
+
+// GranularOptions configures [NewGranularPolicy].
+type GranularOptions struct {
+	// Store holds the results, stamps and scheme lists. Required.
+	Store cachekit.Store
+
+	// Dialect is the SQL grammar of the statements. Required.
+	Dialect Dialect
+
+	// TTL is the lifetime of cached results when the query's context sets
+	// none with [WithTTL]. Default: DefaultTTL.
+	TTL time.Duration
+
+	// SchemeTTL is how long a scheme stays in its table's list after the
+	// last lookup that used it (extended once half of it has passed).
+	// Default: DefaultSchemeTTL.
+	SchemeTTL time.Duration
+
+	// MaxImages is the largest number of rows whose images a write reads
+	// to invalidate row by row; a write touching more bumps the table's
+	// epoch instead. Default: DefaultMaxImages.
+	MaxImages int
+
+	// Prefix starts every key the policy writes. Default: "qc:".
+	Prefix string
+
+	// Now is the clock of scheme deadlines. Default: time.Now.
+	Now func() time.Time
+}
+
+// Defaults of [GranularOptions].
+const (
+	DefaultSchemeTTL = 24 * time.Hour
+	DefaultMaxImages = 1000
+)
+
+// GranularPolicy is a [Policy] with row-granular invalidation, after
+// django-cacheops' INSIDEOUT scheme: a write invalidates only the cached
+// queries whose equality conditions the rows it changes can satisfy.
+//
+// # Reads
+//
+// The SQL dependency extractor gives, for every table a SELECT reads, a
+// disjunction of equality conjunctions that every row able to affect the
+// result satisfies. The sorted column list of one conjunction is a scheme
+// of the table (the empty scheme stands for the whole table); each
+// (table, scheme, values) has a random stamp in the store under
+// "<prefix>s:<table>:<scheme>:<hash of the canonical values>". Each table
+// also has an epoch stamp and a scheme list (the schemes readers use, so
+// that writers in any process know which stamps a row affects), and a
+// global epoch covers everything.
+//
+// A result is stored under the hash of its SQL and arguments, together with
+// a checksum of the values of every key it depends on (the global epoch,
+// and per table its epoch, the generation of each of its schemes and its
+// stamps). A lookup reads all of them, the scheme lists and the entry in
+// one GetMany (on a [cachekit.Batcher]) and serves the entry only if the
+// checksum still matches and the lists still hold its schemes. Fills are
+// race-free: the stamps are read (absent ones created) before the query
+// runs and the result is stored only if they are unchanged after it.
+//
+// A table's scheme list ("<prefix>l:<table>", one scheme a line) is
+// updated with a plain Set, which a concurrent reader may overwrite; a
+// scheme missing from it is invisible to writers. So a reader that finds
+// its scheme missing adds it and rotates the scheme's generation
+// ("<prefix>n:<table>:<scheme>"), which kills every entry filled while
+// writers could not see the scheme; and a writer that finds, once its
+// statement has run, a scheme in the list that was not there when it read
+// the pre-images bumps the table epoch. Each scheme in the list has a
+// deadline, SchemeTTL after it was added or extended (lookups extend it
+// once half of that has passed): readers treat a scheme past its deadline
+// as missing (re-adding it rotates its generation), writers ignore it a
+// minute later (clock skew between processes), and the next reader that
+// rewrites the list drops it. So schemes no live query uses expire.
+//
+// # Writes
+//
+// Before an UPDATE or DELETE the policy reads, on the same connection and in
+// the same transaction, the pre-images of the rows its WHERE can match (a
+// SELECT of the scheme columns under the WHERE's equality DNF, a superset of
+// the rows written); after an UPDATE it re-reads the same rows by rowid for
+// the post-images; after a plain single-row INSERT it reads the new row by
+// last_insert_rowid(). Once the statement has run (or after Commit), the
+// stamp of every scheme for every image is deleted, with the empty scheme's
+// stamp. Outside a transaction, on SQLite, the pre-image read, the write
+// and the post-image read run in one BEGIN IMMEDIATE transaction that the
+// policy opens and commits, so that no other connection changes the rows in
+// between. If a scheme joined the table's list meanwhile, or anything could
+// not be resolved (too many rows, a WITHOUT ROWID table, INSERT … SELECT,
+// REPLACE or ON CONFLICT, a multi-row INSERT, a failed statement, a value
+// that cannot be canonicalised, any PostgreSQL write for now), the table's
+// epoch is bumped instead; statements the extractor cannot read bump the
+// global epoch.
+//
+// # Canonical values
+//
+// A query argument or literal and a row value must give the same stamp
+// whenever the database may find them equal. Values are canonicalised by
+// their Go type as the driver gives them: integers (and bools, and floats
+// with an integral value) become the integer; other floats their shortest
+// text; strings and byte slices that read as a number (after trimming
+// spaces) become that number, as SQLite's type affinity may convert them,
+// and other strings are lower-cased (NOCASE collations); NULL is its own
+// value. Merging values that the database distinguishes only widens
+// invalidation. time.Time values are not canonicalised (drivers store them
+// as text in several formats): a query condition on one is dropped from its
+// conjunction, and a row image holding one bumps the table epoch.
+//
+// # Caveats
+//
+// An INSERT or UPDATE sent through Query inside a transaction bumps the
+// table epoch (its post-images are not read). sqldeps does not read
+// RETURNING yet: such statements bump the global epoch.
+//
+// Rows changed by triggers, foreign-key actions or a table-level ON
+// CONFLICT REPLACE clause are not seen (as with [TablePolicy], a write's
+// other tables are not known). An UPDATE that changes a row's rowid bumps
+// the table epoch (its post-image is missing), unless another row takes the
+// old rowid in the same statement.
+type GranularPolicy struct {
+	opts    GranularOptions
+	dialect sqldeps.Dialect
+
+	mu       sync.Mutex
+	analyzed map[string]analysis
+
+	lost, covered atomic.Uint64
+}
+
+type analysis struct {
+	q   *sqldeps.Query
+	err error
+}
+
+var _ ConnPolicy = (*GranularPolicy)(nil)
+
+// NewGranularPolicy returns a row-granular policy, or an error when an
+// option is invalid.
+func NewGranularPolicy(opts GranularOptions) (*GranularPolicy, error) {
+	p := &GranularPolicy{analyzed: map[string]analysis{}}
+	switch opts.Dialect {
+	case SQLite:
+		p.dialect = sqldeps.SQLite
+	case Postgres:
+		p.dialect = sqldeps.Postgres
+	default:
+		return nil, fmt.Errorf("qcache: unknown GranularOptions.Dialect %d", opts.Dialect)
+	}
+	switch {
+	case opts.Store == nil:
+		return nil, errors.New("qcache: GranularOptions.Store is nil")
+	case opts.TTL < 0 || opts.SchemeTTL < 0 || opts.MaxImages < 0:
+		return nil, errors.New("qcache: negative GranularOptions duration or limit")
+	}
+	if opts.TTL == 0 {
+		opts.TTL = DefaultTTL
+	}
+	if opts.SchemeTTL == 0 {
+		opts.SchemeTTL = DefaultSchemeTTL
+	}
+	if opts.MaxImages == 0 {
+		opts.MaxImages = DefaultMaxImages
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "qc:"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p.opts = opts
+	return p, nil
+}
+
+const maxAnalyzed = 10_000
+
+// analyze memoizes sqldeps.Analyze per statement text.
+func (p *GranularPolicy) analyze(sql string) (*sqldeps.Query, error) {
+	p.mu.Lock()
+	a, ok := p.analyzed[sql]
+	p.mu.Unlock()
+	if ok {
+		return a.q, a.err
+	}
+	q, err := sqldeps.Analyze(p.dialect, sql)
+	p.mu.Lock()
+	if len(p.analyzed) >= maxAnalyzed {
+		clear(p.analyzed)
+	}
+	p.analyzed[sql] = analysis{q, err}
+	p.mu.Unlock()
+	return q, err
+}
+
+func (p *GranularPolicy) globalKey() string        { return p.opts.Prefix + "g" }
+func (p *GranularPolicy) epochKey(t string) string { return p.opts.Prefix + "t:" + t }
+func (p *GranularPolicy) listKey(t string) string  { return p.opts.Prefix + "l:" + t }
+func (p *GranularPolicy) wholeKey(t string) string { return p.stampKey(t, nil, nil) }
+
+// genKey is the key of the generation of a scheme of a table.
+func (p *GranularPolicy) genKey(t, scheme string) string {
+	return p.opts.Prefix + "n:" + t + ":" + scheme
+}
+
+// stampKey is the key of the stamp of (table, scheme, canonical values).
+func (p *GranularPolicy) stampKey(t string, cols, vals []string) string {
+	h := sha256.New()
+	for _, v := range vals {
+		var n [binary.MaxVarintLen64]byte
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+		io.WriteString(h, v)
+	}
+	return p.opts.Prefix + "s:" + t + ":" + strings.Join(cols, ",") + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// schemeSkew is the clock skew between processes that scheme deadlines
+// tolerate: a writer still honours a scheme for schemeSkew past its
+// deadline, while readers stop serving under it at the deadline.
+const schemeSkew = time.Minute
+
+// parseSchemes parses a table's scheme list: one line per scheme, its
+// sorted columns joined by ",", a space and its deadline (Unix seconds).
+func parseSchemes(v []byte) map[string]int64 {
+	m := map[string]int64{}
+	for line := range strings.SplitSeq(string(v), "\n") {
+		s, d, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(d, 10, 64); err == nil {
+			m[s] = n
+		}
+	}
+	return m
+}
+
+func formatSchemes(m map[string]int64) []byte {
+	var b []byte
+	for _, s := range slices.Sorted(maps.Keys(m)) {
+		if len(b) > 0 {
+			b = append(b, '\n')
+		}
+		b = append(b, s...)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, m[s], 10)
+	}
+	return b
+}
+
+// liveSchemes returns, sorted, the schemes of a list that a writer at now
+// must honour.
+func liveSchemes(v []byte, now time.Time) []string {
+	var live []string
+	for s, d := range parseSchemes(v) {
+		if d >= now.Add(-schemeSkew).Unix() {
+			live = append(live, s)
+		}
+	}
+	slices.Sort(live)
+	return live
+}
+
+// Lookup implements [Policy].
+func (p *GranularPolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error) {
+	a, err := p.analyze(q.SQL)
+	if err != nil || a.Kind != sqldeps.KindSelect || !a.Cacheable {
+		return nil, nil, nil
+	}
+	if err := p.recover(ctx); err != nil {
+		return nil, nil, err
+	}
+	entry, err := p.entryKey(q)
+	if err != nil {
+		return nil, nil, nil
+	}
+	keys := []string{p.globalKey()} // the keys whose values the checksum covers
+	need := map[string][]string{}   // list key -> schemes the query needs in it
+	for t, dnf := range a.Deps {
+		keys = append(keys, p.epochKey(t))
+		for _, conj := range dnf {
+			cols, vals := resolveConj(conj, q.Args)
+			keys = append(keys, p.stampKey(t, cols, vals))
+			if len(cols) > 0 {
+				s := strings.Join(cols, ",")
+				keys = append(keys, p.genKey(t, s))
+				need[p.listKey(t)] = append(need[p.listKey(t)], s)
+			}
+		}
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	lists := slices.Sorted(maps.Keys(need))
+
+	vals, err := p.getMany(ctx, slices.Concat(keys, lists, []string{entry}))
+	if err != nil {
+		return nil, nil, err
+	}
+	stored := vals[entry]
+	// Register the schemes missing from their table's list. A scheme
+	// (re-)added rotates its generation: entries filled while it was
+	// missing from the list (writers then skipped its stamps) die.
+	// A scheme past its deadline counts as missing; one past half its
+	// lifetime gets a new deadline.
+	var rotate []string
+	now := p.opts.Now()
+	for _, lk := range lists {
+		t := strings.TrimPrefix(lk, p.opts.Prefix+"l:")
+		have := parseSchemes(vals[lk])
+		changed := false
+		for _, s := range need[lk] {
+			d, ok := have[s]
+			switch {
+			case !ok || d < now.Unix():
+				rotate = append(rotate, p.genKey(t, s))
+				fallthrough
+			case d < now.Add(p.opts.SchemeTTL/2).Unix():
+				have[s] = now.Add(p.opts.SchemeTTL).Unix()
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		for s, d := range have {
+			if d < now.Add(-schemeSkew).Unix() {
+				delete(have, s) // no writer honours it any more
+			}
+		}
+		nv := formatSchemes(have)
+		if err := p.opts.Store.Set(ctx, lk, nv, p.opts.SchemeTTL+schemeSkew); err != nil {
+			return nil, nil, err
+		}
+		vals[lk] = nv
+	}
+	if len(rotate) > 0 {
+		if _, err := p.opts.Store.Delete(ctx, rotate...); err != nil {
+			return nil, nil, err
+		}
+		for _, k := range rotate {
+			delete(vals, k)
+		}
+		stored = nil
+	}
+	// Create missing stamps.
+	for _, k := range keys {
+		if len(vals[k]) != 0 {
+			continue
+		}
+		v, err := p.newStamp(ctx, k)
+		if err != nil {
+			return nil, nil, err
+		}
+		vals[k] = []byte(v)
+		stored = nil
+	}
+	sum := checksum(keys, vals)
+	if len(stored) >= len(sum) && string(stored[:len(sum)]) == string(sum) {
+		return stored[len(sum):], nil, nil
+	}
+	ttl := q.TTL
+	if ttl <= 0 {
+		ttl = p.opts.TTL
+	}
+	fill := func(ctx context.Context, result []byte) error {
+		now, err := p.getMany(ctx, slices.Concat(keys, lists))
+		if err != nil {
+			return err
+		}
+		if string(checksum(keys, now)) != string(sum) {
+			return nil // a write ran meanwhile
+		}
+		t := p.opts.Now().Unix()
+		for _, lk := range lists {
+			have := parseSchemes(now[lk])
+			for _, s := range need[lk] {
+				if d, ok := have[s]; !ok || d < t {
+					return nil // dropped from the list meanwhile
+				}
+			}
+		}
+		return p.opts.Store.Set(ctx, entry, append(slices.Clip(sum), result...), ttl)
+	}
+	return nil, fill, nil
+}
+
+// resolveConj turns a conjunction into its scheme (sorted columns) and
+// canonical values. Conditions whose value cannot be resolved or
+// canonicalised are dropped (the conjunction widens).
+func resolveConj(conj sqldeps.Conj, args []driver.NamedValue) (cols, vals []string) {
+	for _, c := range conj {
+		v, ok := resolveValue(c.Value, args)
+		if !ok {
+			continue
+		}
+		cv, ok := canonical(v)
+		if !ok {
+			continue
+		}
+		if n := len(cols); n > 0 && cols[n-1] == c.Column {
+			continue // col = a AND col = b: keep one, a superset
+		}
+		cols = append(cols, c.Column)
+		vals = append(vals, cv)
+	}
+	return cols, vals
+}
+
+// resolveValue returns the Go value of a condition's right-hand side.
+func resolveValue(v sqldeps.Value, args []driver.NamedValue) (any, bool) {
+	switch v.Kind {
+	case sqldeps.Null:
+		return nil, true
+	case sqldeps.Int:
+		if n, err := strconv.ParseInt(v.Lit, 10, 64); err == nil {
+			return n, true
+		}
+		return v.Lit, true
+	case sqldeps.Float:
+		if f, err := strconv.ParseFloat(v.Lit, 64); err == nil {
+			return f, true
+		}
+		return v.Lit, true
+	case sqldeps.String:
+		return v.Lit, true
+	case sqldeps.Bool:
+		return v.Lit == "true", true
+	case sqldeps.Bytes:
+		b, err := hex.DecodeString(v.Lit)
+		return b, err == nil
+	case sqldeps.Arg:
+		if v.Arg < 1 || v.Arg > len(args) {
+			return nil, false
+		}
+		a := args[v.Arg-1]
+		if a.Name != "" || a.Ordinal != v.Arg {
+			return nil, false
+		}
+		return a.Value, true
+	}
+	return nil, false
+}
+
+// canonical returns the canonical text of a value (see GranularPolicy).
+func canonical(v any) (string, bool) {
+	switch x := v.(type) {
+	case nil:
+		return "n", true
+	case int64:
+		return "i" + strconv.FormatInt(x, 10), true
+	case int:
+		return "i" + strconv.Itoa(x), true
+	case bool:
+		if x {
+			return "i1", true
+		}
+		return "i0", true
+	case float64:
+		return canonFloat(x), true
+	case string:
+		return canonText(x), true
+	case []byte:
+		return canonText(string(x)), true
+	}
+	return "", false
+}
+
+func canonFloat(f float64) string {
+	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+		return "i" + strconv.FormatInt(int64(f), 10)
+	}
+	return "f" + strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+func canonText(s string) string {
+	t := strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+		return "i" + strconv.FormatInt(n, 10)
+	}
+	if f, err := strconv.ParseFloat(t, 64); err == nil {
+		return canonFloat(f)
+	}
+	return "s" + strings.ToLower(s)
+}
+
+// checksum hashes the keys and their values.
+func checksum(keys []string, vals map[string][]byte) []byte {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, k := range keys {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
+		io.WriteString(h, k)
+		v := vals[k]
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+		h.Write(v)
+	}
+	return h.Sum(nil)
+}
+
+// entryKey hashes the query and its arguments.
+func (p *GranularPolicy) entryKey(q Query) (string, error) {
+	b := []byte{1}
+	b = binary.AppendUvarint(b, uint64(len(q.SQL)))
+	b = append(b, q.SQL...)
+	b = binary.AppendUvarint(b, uint64(len(q.Args)))
+	for _, a := range q.Args {
+		b = binary.AppendUvarint(b, uint64(a.Ordinal))
+		b = binary.AppendUvarint(b, uint64(len(a.Name)))
+		b = append(b, a.Name...)
+		var err error
+		if b, err = rowcodec.AppendValue(b, a.Value); err != nil {
+			return "", err
+		}
+	}
+	sum := sha256.Sum256(b)
+	return p.opts.Prefix + "q:" + hex.EncodeToString(sum[:]), nil
+}
+
+// getMany reads keys; absent keys are missing from the map.
+func (p *GranularPolicy) getMany(ctx context.Context, keys []string) (map[string][]byte, error) {
+	s := p.opts.Store
+	if b, ok := s.(cachekit.Batcher); ok {
+		return b.GetMany(ctx, keys)
+	}
+	m := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		v, err := s.Get(ctx, k)
+		switch {
+		case err == nil:
+			m[k] = v
+		case !errors.Is(err, cachekit.ErrMiss):
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// newStamp creates the stamp under key, or returns the one a concurrent
+// reader created first.
+func (p *GranularPolicy) newStamp(ctx context.Context, key string) (string, error) {
+	var r [16]byte
+	rand.Read(r[:])
+	v := hex.EncodeToString(r[:])
+	s := p.opts.Store
+	a, ok := s.(cachekit.Adder)
+	if !ok {
+		return v, s.Set(ctx, key, []byte(v), cachekit.NoExpiry)
+	}
+	added, err := a.Add(ctx, key, []byte(v), cachekit.NoExpiry)
+	if err != nil || added {
+		return v, err
+	}
+	got, err := s.Get(ctx, key)
+	if errors.Is(err, cachekit.ErrMiss) {
+		return p.newStamp(ctx, key)
+	}
+	return string(got), err
+}
+
+// recover bumps the global epoch when an invalidation failed since the last
+// bump (see TablePolicy.recover).
+func (p *GranularPolicy) recover(ctx context.Context) error {
+	lost := p.lost.Load()
+	if lost == p.covered.Load() {
+		return nil
+	}
+	if _, err := p.opts.Store.Delete(ctx, p.globalKey()); err != nil {
+		return err
+	}
+	for {
+		c := p.covered.Load()
+		if c >= lost || p.covered.CompareAndSwap(c, lost) {
+			return nil
+		}
+	}
+}
+
+// InvalidateAll invalidates every cached query.
+func (p *GranularPolicy) InvalidateAll(ctx context.Context) error {
+	return (&keysInvalidation{p: p, keys: []string{p.globalKey()}}).Apply(ctx)
+}
+
+// InvalidateTables invalidates every cached query reading one of tables.
+func (p *GranularPolicy) InvalidateTables(ctx context.Context, tables ...string) error {
+	inv := &keysInvalidation{p: p}
+	for _, t := range tables {
+		inv.keys = append(inv.keys, p.epochKey(t))
+	}
+	return inv.Apply(ctx)
+}
+
+// keysInvalidation deletes keys.
+type keysInvalidation struct {
+	p    *GranularPolicy
+	keys []string
+}
+
+func (inv *keysInvalidation) Apply(ctx context.Context) error {
+	if _, err := inv.p.opts.Store.Delete(ctx, inv.keys...); err != nil {
+		inv.p.lost.Add(1)
+		return err
+	}
+	return nil
+}
+
+// Writes implements [Policy] without access to the connection: every write
+// bumps the epochs of its tables.
+func (p *GranularPolicy) Writes(ctx context.Context, q Query) (Invalidation, error) {
+	return p.WritesConn(ctx, q, nil)
+}
+
+// WritesConn implements [ConnPolicy].
+func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (Invalidation, error) {
+	a, err := p.analyze(q.SQL)
+	if err != nil {
+		return &keysInvalidation{p: p, keys: []string{p.globalKey()}}, nil
+	}
+	switch a.Kind {
+	case sqldeps.KindSelect, sqldeps.KindOther:
+		return nil, nil
+	case sqldeps.KindInsert, sqldeps.KindUpdate, sqldeps.KindDelete:
+	default:
+		return &keysInvalidation{p: p, keys: []string{p.globalKey()}}, nil
+	}
+	if len(a.Tables) != 1 {
+		inv := &keysInvalidation{p: p}
+		for _, t := range a.Tables {
+			inv.keys = append(inv.keys, p.epochKey(t), p.wholeKey(t))
+		}
+		if len(inv.keys) == 0 {
+			inv.keys = []string{p.globalKey()}
+		}
+		return inv, nil
+	}
+	t := a.Tables[0]
+	inv := &rowInvalidation{p: p, table: t, keys: []string{p.wholeKey(t)}}
+	list, err := p.opts.Store.Get(ctx, p.listKey(t))
+	if err != nil && !errors.Is(err, cachekit.ErrMiss) {
+		return nil, err
+	}
+	inv.list = string(list)
+	inv.live = liveSchemes(list, p.opts.Now())
+	for _, s := range inv.live {
+		inv.schemes = append(inv.schemes, strings.Split(s, ","))
+	}
+	if len(inv.schemes) == 0 {
+		return inv, nil // only whole-table readers: nothing row-level to find
+	}
+	if c == nil || p.dialect != sqldeps.SQLite {
+		// Row images need the connection, and (for now) SQLite's rowid and
+		// BEGIN IMMEDIATE: PostgreSQL writes bump the table epoch.
+		inv.coarse = true
+		return inv, nil
+	}
+	inv.c = c
+	for _, s := range inv.schemes {
+		for _, col := range s {
+			if !slices.Contains(inv.cols, col) {
+				inv.cols = append(inv.cols, col)
+			}
+		}
+	}
+	switch a.Kind {
+	case sqldeps.KindInsert:
+		up := strings.ToUpper(q.SQL)
+		if strings.Contains(up, "SELECT") ||
+			strings.Contains(up, "REPLACE") || strings.Contains(up, "CONFLICT") {
+			inv.coarse = true
+			return inv, nil
+		}
+		inv.post = postInsert
+	case sqldeps.KindUpdate, sqldeps.KindDelete:
+		if len(a.Where) == 0 {
+			return inv, nil // matches no row
+		}
+		where, args, ok := p.whereSQL(a.Where, q.Args)
+		if !ok {
+			inv.coarse = true
+			return inv, nil
+		}
+		withRowid := a.Kind == sqldeps.KindUpdate
+		if !c.InTx() {
+			// Read the pre-images and write in one transaction, so that
+			// no other connection changes the rows in between.
+			if err := c.ExecInner(ctx, "BEGIN IMMEDIATE"); err != nil {
+				inv.coarse = true
+				return inv, nil
+			}
+			inv.commit = true
+		}
+		rowids, err := inv.images(ctx, where, args, withRowid)
+		if err != nil || inv.coarse {
+			inv.coarse = true
+			return inv, nil
+		}
+		if withRowid {
+			inv.rowids = rowids
+			inv.post = postUpdate
+		}
+	}
+	return inv, nil
+}
+
+// whereSQL renders a DNF as SQL with the placeholders of the dialect.
+func (p *GranularPolicy) whereSQL(d sqldeps.DNF, qargs []driver.NamedValue) (string, []driver.NamedValue, bool) {
+	if d.IsTrue() {
+		return "", nil, true
+	}
+	var (
+		b    strings.Builder
+		args []driver.NamedValue
+	)
+	for i, conj := range d {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteString("(")
+		for j, c := range conj {
+			if j > 0 {
+				b.WriteString(" AND ")
+			}
+			b.WriteString(quoteIdent(c.Column))
+			if c.Value.Kind == sqldeps.Null {
+				b.WriteString(" IS NULL")
+				continue
+			}
+			v, ok := resolveValue(c.Value, qargs)
+			if !ok {
+				return "", nil, false
+			}
+			args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
+			b.WriteString(" = " + p.placeholder(len(args)))
+		}
+		b.WriteString(")")
+	}
+	return b.String(), args, true
+}
+
+func (p *GranularPolicy) placeholder(n int) string {
+	if p.dialect == sqldeps.Postgres {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+func quoteIdent(name string) string {
+	parts := strings.Split(name, ".")
+	for i, s := range parts {
+		parts[i] = `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return strings.Join(parts, ".")
+}
+
+type postKind int
+
+const (
+	postNone postKind = iota
+	postInsert
+	postUpdate
+)
+
+// rowInvalidation deletes the stamps of the images of the rows a write
+// changes, or bumps the table's epoch.
+type rowInvalidation struct {
+	p       *GranularPolicy
+	table   string
+	list    string     // the scheme list when the write was planned
+	live    []string   // its live schemes
+	schemes [][]string // parsed list
+	cols    []string   // union of the schemes' columns
+	c       Querier
+	keys    []string // stamps to delete
+	rowids  []int64  // UPDATE: rows to re-read
+	post    postKind // post-images still to read
+	commit  bool     // AfterWrite commits the transaction WritesConn opened
+	coarse  bool     // bump the table epoch
+}
+
+var _ AfterWriter = (*rowInvalidation)(nil)
+
+// images reads the rows matching where and adds their stamps; it returns
+// their rowids when withRowid. More than MaxImages rows, or a value that
+// cannot be canonicalised, sets coarse.
+func (inv *rowInvalidation) images(ctx context.Context, where string, args []driver.NamedValue, withRowid bool) ([]int64, error) {
+	sel := make([]string, 0, len(inv.cols)+1)
+	if withRowid {
+		sel = append(sel, "rowid")
+	}
+	for _, c := range inv.cols {
+		sel = append(sel, quoteIdent(c))
+	}
+	query := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteIdent(inv.table)
+	if where != "" {
+		query += " WHERE " + where
+	}
+	query += " LIMIT " + strconv.Itoa(inv.p.opts.MaxImages+1)
+	rows, err := inv.c.QueryInner(ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, len(sel))
+	var (
+		rowids []int64
+		n      int
+	)
+	for {
+		clear(dest)
+		if err := rows.Next(dest); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		if n++; n > inv.p.opts.MaxImages {
+			inv.coarse = true
+			return nil, nil
+		}
+		vals := dest
+		if withRowid {
+			id, ok := dest[0].(int64)
+			if !ok {
+				inv.coarse = true
+				return nil, nil
+			}
+			rowids = append(rowids, id)
+			vals = dest[1:]
+		}
+		if !inv.addImage(vals) {
+			inv.coarse = true
+			return nil, nil
+		}
+	}
+	return rowids, nil
+}
+
+// addImage adds the stamps of one row image (values in inv.cols order).
+func (inv *rowInvalidation) addImage(vals []driver.Value) bool {
+	canon := make(map[string]string, len(inv.cols))
+	for i, c := range inv.cols {
+		cv, ok := canonical(vals[i])
+		if !ok {
+			return false
+		}
+		canon[c] = cv
+	}
+	for _, s := range inv.schemes {
+		vs := make([]string, len(s))
+		for i, c := range s {
+			vs[i] = canon[c]
+		}
+		inv.keys = append(inv.keys, inv.p.stampKey(inv.table, s, vs))
+	}
+	return true
+}
+
+// AfterWrite implements [AfterWriter]: it reads the post-images, and
+// commits the transaction WritesConn opened.
+func (inv *rowInvalidation) AfterWrite(ctx context.Context, c Querier, err error) error {
+	ctx = context.WithoutCancel(ctx)
+	post := inv.post
+	inv.post = postNone
+	switch {
+	case post == postNone || inv.coarse:
+	case err != nil:
+		inv.coarse = true
+	default:
+		inv.readPost(ctx, c, post)
+	}
+	if !inv.commit {
+		return nil
+	}
+	inv.commit = false
+	if cerr := c.ExecInner(ctx, "COMMIT"); cerr != nil {
+		inv.coarse = true
+		c.ExecInner(ctx, "ROLLBACK")
+		return fmt.Errorf("qcache: commit the write: %w", cerr)
+	}
+	return nil
+}
+
+// readPost reads the post-images.
+func (inv *rowInvalidation) readPost(ctx context.Context, c Querier, post postKind) {
+	switch post {
+	case postInsert:
+		rows, err := c.QueryInner(ctx, "SELECT changes(), last_insert_rowid()", nil)
+		if err != nil {
+			inv.coarse = true
+			return
+		}
+		dest := make([]driver.Value, 2)
+		err = rows.Next(dest)
+		rows.Close()
+		n, _ := dest[0].(int64)
+		id, ok := dest[1].(int64)
+		if err != nil || n != 1 || !ok {
+			inv.coarse = true
+			return
+		}
+		inv.rowids = []int64{id}
+	case postUpdate:
+		if len(inv.rowids) == 0 {
+			return
+		}
+	}
+	var (
+		b    strings.Builder
+		args = make([]driver.NamedValue, len(inv.rowids))
+	)
+	b.WriteString("rowid IN (")
+	for i, id := range inv.rowids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("?")
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: id}
+	}
+	b.WriteString(")")
+	inv.c = c
+	got, ierr := inv.images(ctx, b.String(), args, true)
+	if ierr != nil || len(got) != len(inv.rowids) {
+		inv.coarse = true
+	}
+}
+
+// Apply implements [Invalidation].
+func (inv *rowInvalidation) Apply(ctx context.Context) error {
+	p := inv.p
+	keys := inv.keys
+	if inv.post != postNone || inv.coarse {
+		keys = append(keys, p.epochKey(inv.table))
+	} else {
+		// A reader may have added a scheme after the write was planned:
+		// its stamps were not computed, bump the epoch then.
+		// (A scheme dropped from the list since is harmless: adding it
+		// back rotates its generation.)
+		list, err := p.opts.Store.Get(ctx, p.listKey(inv.table))
+		if err != nil && !errors.Is(err, cachekit.ErrMiss) {
+			keys = append(keys, p.epochKey(inv.table))
+		} else if string(list) != inv.list {
+			for _, s := range liveSchemes(list, p.opts.Now()) {
+				if !slices.Contains(inv.live, s) {
+					keys = append(keys, p.epochKey(inv.table))
+					break
+				}
+			}
+		}
+	}
+	if _, err := p.opts.Store.Delete(ctx, keys...); err != nil {
+		p.lost.Add(1)
+		return err
+	}
+	return nil
+}
