@@ -542,7 +542,7 @@ func (p *GranularPolicy) entryKey(q Query) (string, error) {
 		b = binary.AppendUvarint(b, uint64(len(a.Name)))
 		b = append(b, a.Name...)
 		var err error
-		if b, err = rowcodec.AppendValue(b, a.Value); err != nil {
+		if b, err = rowcodec.AppendValue(b, keyValue(a.Value)); err != nil {
 			return "", err
 		}
 	}

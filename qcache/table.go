@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -293,7 +294,7 @@ func (p *TablePolicy) entryKey(q Query, keys, stamps []string) (string, error) {
 		b = binary.AppendUvarint(b, uint64(len(a.Name)))
 		b = append(b, a.Name...)
 		var err error
-		if b, err = rowcodec.AppendValue(b, a.Value); err != nil {
+		if b, err = rowcodec.AppendValue(b, keyValue(a.Value)); err != nil {
 			return "", err
 		}
 	}
@@ -305,4 +306,20 @@ func (p *TablePolicy) entryKey(q Query, keys, stamps []string) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return p.opts.Prefix + "q:" + hex.EncodeToString(sum[:]), nil
+}
+
+// keyValue brings a query argument to one of the driver.Value types that
+// keys are built from: a driver such as pgx's lets Go ints, uints and
+// float32s through unconverted, and they must key the same as the int64 or
+// float64 they stand for. Other values are returned as they are (and a type
+// the key encoding does not know keeps the query uncached).
+func keyValue(v any) any {
+	switch v.(type) {
+	case nil, int64, float64, bool, []byte, string, time.Time:
+		return v
+	}
+	if c, err := driver.DefaultParameterConverter.ConvertValue(v); err == nil {
+		return c
+	}
+	return v
 }
