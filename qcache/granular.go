@@ -2,7 +2,6 @@ package qcache
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql/driver"
 	"encoding/binary"
@@ -16,11 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cachekit/cachekit"
-	"github.com/cachekit/cachekit/qcache/internal/rowcodec"
 	"github.com/cachekit/cachekit/qcache/internal/sqldeps"
 )
 
@@ -160,7 +157,7 @@ type GranularPolicy struct {
 	mu       sync.Mutex
 	analyzed map[string]analysis
 
-	lost, covered atomic.Uint64
+	stampStore
 }
 
 type analysis struct {
@@ -204,6 +201,7 @@ func NewGranularPolicy(opts GranularOptions) (*GranularPolicy, error) {
 		opts.Now = time.Now
 	}
 	p.opts = opts
+	p.init(opts.Store, opts.Prefix)
 	return p, nil
 }
 
@@ -227,7 +225,6 @@ func (p *GranularPolicy) analyze(sql string) (*sqldeps.Query, error) {
 	return q, err
 }
 
-func (p *GranularPolicy) globalKey() string        { return p.opts.Prefix + "g" }
 func (p *GranularPolicy) epochKey(t string) string { return p.opts.Prefix + "t:" + t }
 func (p *GranularPolicy) listKey(t string) string  { return p.opts.Prefix + "l:" + t }
 func (p *GranularPolicy) wholeKey(t string) string { return p.stampKey(t, nil, nil) }
@@ -308,8 +305,8 @@ func (p *GranularPolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, err
 	if err != nil {
 		return nil, nil, nil
 	}
-	keys := []string{p.globalKey()} // the keys whose values the checksum covers
-	need := map[string][]string{}   // list key -> schemes the query needs in it
+	keys := []string{p.global}    // the keys whose values the checksum covers
+	need := map[string][]string{} // list key -> schemes the query needs in it
 	for t, dnf := range a.Deps {
 		keys = append(keys, p.epochKey(t))
 		for _, conj := range dnf {
@@ -531,87 +528,9 @@ func checksum(keys []string, vals map[string][]byte) []byte {
 	return h.Sum(nil)
 }
 
-// entryKey hashes the query and its arguments.
-func (p *GranularPolicy) entryKey(q Query) (string, error) {
-	b := []byte{1}
-	b = binary.AppendUvarint(b, uint64(len(q.SQL)))
-	b = append(b, q.SQL...)
-	b = binary.AppendUvarint(b, uint64(len(q.Args)))
-	for _, a := range q.Args {
-		b = binary.AppendUvarint(b, uint64(a.Ordinal))
-		b = binary.AppendUvarint(b, uint64(len(a.Name)))
-		b = append(b, a.Name...)
-		var err error
-		if b, err = rowcodec.AppendValue(b, keyValue(a.Value)); err != nil {
-			return "", err
-		}
-	}
-	sum := sha256.Sum256(b)
-	return p.opts.Prefix + "q:" + hex.EncodeToString(sum[:]), nil
-}
-
-// getMany reads keys; absent keys are missing from the map.
-func (p *GranularPolicy) getMany(ctx context.Context, keys []string) (map[string][]byte, error) {
-	s := p.opts.Store
-	if b, ok := s.(cachekit.Batcher); ok {
-		return b.GetMany(ctx, keys)
-	}
-	m := make(map[string][]byte, len(keys))
-	for _, k := range keys {
-		v, err := s.Get(ctx, k)
-		switch {
-		case err == nil:
-			m[k] = v
-		case !errors.Is(err, cachekit.ErrMiss):
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-// newStamp creates the stamp under key, or returns the one a concurrent
-// reader created first.
-func (p *GranularPolicy) newStamp(ctx context.Context, key string) (string, error) {
-	var r [16]byte
-	rand.Read(r[:])
-	v := hex.EncodeToString(r[:])
-	s := p.opts.Store
-	a, ok := s.(cachekit.Adder)
-	if !ok {
-		return v, s.Set(ctx, key, []byte(v), cachekit.NoExpiry)
-	}
-	added, err := a.Add(ctx, key, []byte(v), cachekit.NoExpiry)
-	if err != nil || added {
-		return v, err
-	}
-	got, err := s.Get(ctx, key)
-	if errors.Is(err, cachekit.ErrMiss) {
-		return p.newStamp(ctx, key)
-	}
-	return string(got), err
-}
-
-// recover bumps the global epoch when an invalidation failed since the last
-// bump (see TablePolicy.recover).
-func (p *GranularPolicy) recover(ctx context.Context) error {
-	lost := p.lost.Load()
-	if lost == p.covered.Load() {
-		return nil
-	}
-	if _, err := p.opts.Store.Delete(ctx, p.globalKey()); err != nil {
-		return err
-	}
-	for {
-		c := p.covered.Load()
-		if c >= lost || p.covered.CompareAndSwap(c, lost) {
-			return nil
-		}
-	}
-}
-
 // InvalidateAll invalidates every cached query.
 func (p *GranularPolicy) InvalidateAll(ctx context.Context) error {
-	return (&keysInvalidation{p: p, keys: []string{p.globalKey()}}).Apply(ctx)
+	return (&keysInvalidation{p: p, keys: []string{p.global}}).Apply(ctx)
 }
 
 // InvalidateTables invalidates every cached query reading one of tables.
@@ -630,11 +549,7 @@ type keysInvalidation struct {
 }
 
 func (inv *keysInvalidation) Apply(ctx context.Context) error {
-	if _, err := inv.p.opts.Store.Delete(ctx, inv.keys...); err != nil {
-		inv.p.lost.Add(1)
-		return err
-	}
-	return nil
+	return inv.p.deleteStamps(ctx, inv.keys)
 }
 
 // Writes implements [Policy] without access to the connection: every write
@@ -647,14 +562,14 @@ func (p *GranularPolicy) Writes(ctx context.Context, q Query) (Invalidation, err
 func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (Invalidation, error) {
 	a, err := p.analyze(q.SQL)
 	if err != nil {
-		return &keysInvalidation{p: p, keys: []string{p.globalKey()}}, nil
+		return &keysInvalidation{p: p, keys: []string{p.global}}, nil
 	}
 	switch a.Kind {
 	case sqldeps.KindSelect, sqldeps.KindOther:
 		return nil, nil
 	case sqldeps.KindInsert, sqldeps.KindUpdate, sqldeps.KindDelete:
 	default:
-		return &keysInvalidation{p: p, keys: []string{p.globalKey()}}, nil
+		return &keysInvalidation{p: p, keys: []string{p.global}}, nil
 	}
 	if len(a.Tables) != 1 {
 		inv := &keysInvalidation{p: p}
@@ -662,7 +577,7 @@ func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (In
 			inv.keys = append(inv.keys, p.epochKey(t), p.wholeKey(t))
 		}
 		if len(inv.keys) == 0 {
-			inv.keys = []string{p.globalKey()}
+			inv.keys = []string{p.global}
 		}
 		return inv, nil
 	}
@@ -979,9 +894,5 @@ func (inv *rowInvalidation) Apply(ctx context.Context) error {
 			}
 		}
 	}
-	if _, err := p.opts.Store.Delete(ctx, keys...); err != nil {
-		p.lost.Add(1)
-		return err
-	}
-	return nil
+	return p.deleteStamps(ctx, keys)
 }

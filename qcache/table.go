@@ -2,19 +2,12 @@ package qcache
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"database/sql/driver"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/cachekit/cachekit"
-	"github.com/cachekit/cachekit/qcache/internal/rowcodec"
 )
 
 // TableOptions configures [NewTablePolicy].
@@ -65,12 +58,7 @@ const DefaultTTL = 10 * time.Minute
 // the stamps layer handles that case.
 type TablePolicy struct {
 	opts TableOptions
-
-	// lost counts the invalidations that failed; covered is the highest
-	// value of lost that a later global epoch bump has made harmless. While
-	// they differ, an entry whose invalidation was lost may be in the store,
-	// and lookups bump the epoch before anything else (or fail).
-	lost, covered atomic.Uint64
+	stampStore
 }
 
 var _ Policy = (*TablePolicy)(nil)
@@ -94,10 +82,11 @@ func NewTablePolicy(opts TableOptions) (*TablePolicy, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "qcache:"
 	}
-	return &TablePolicy{opts: opts}, nil
+	p := &TablePolicy{opts: opts}
+	p.init(opts.Store, opts.Prefix)
+	return p, nil
 }
 
-func (p *TablePolicy) epochKey() string             { return p.opts.Prefix + "g" }
 func (p *TablePolicy) tableKey(table string) string { return p.opts.Prefix + "t:" + table }
 
 // Lookup implements [Policy]. It reads (creating when absent) the stamps of
@@ -114,7 +103,7 @@ func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error)
 	slices.Sort(tables)
 	tables = slices.Compact(tables)
 	keys := make([]string, 0, len(tables)+1)
-	keys = append(keys, p.epochKey())
+	keys = append(keys, p.global)
 	for _, t := range tables {
 		keys = append(keys, p.tableKey(t))
 	}
@@ -122,7 +111,11 @@ func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := p.entryKey(q, keys, stamps)
+	pairs := make([]string, 0, 2*len(keys))
+	for i, k := range keys {
+		pairs = append(pairs, k, stamps[i])
+	}
+	key, err := p.entryKey(q, pairs...)
 	if err != nil {
 		return nil, nil, nil // arguments of a type we cannot hash: uncached
 	}
@@ -160,7 +153,7 @@ func (p *TablePolicy) Writes(_ context.Context, q Query) (Invalidation, error) {
 	tables, known := p.opts.Writes(q.SQL)
 	switch {
 	case !known:
-		return tableInvalidation{p: p, keys: []string{p.epochKey()}}, nil
+		return tableInvalidation{p: p, keys: []string{p.global}}, nil
 	case len(tables) == 0:
 		return nil, nil
 	}
@@ -182,25 +175,7 @@ func (p *TablePolicy) InvalidateTables(ctx context.Context, tables ...string) er
 
 // InvalidateAll invalidates every cached query.
 func (p *TablePolicy) InvalidateAll(ctx context.Context) error {
-	return tableInvalidation{p: p, keys: []string{p.epochKey()}}.Apply(ctx)
-}
-
-// recover bumps the global epoch when an invalidation failed since the last
-// bump. Failures counted after lost is read are left to a later call.
-func (p *TablePolicy) recover(ctx context.Context) error {
-	lost := p.lost.Load()
-	if lost == p.covered.Load() {
-		return nil
-	}
-	if _, err := p.opts.Store.Delete(ctx, p.epochKey()); err != nil {
-		return err
-	}
-	for {
-		c := p.covered.Load()
-		if c >= lost || p.covered.CompareAndSwap(c, lost) {
-			return nil
-		}
-	}
+	return tableInvalidation{p: p, keys: []string{p.global}}.Apply(ctx)
 }
 
 // tableInvalidation deletes stamps.
@@ -212,35 +187,20 @@ type tableInvalidation struct {
 // Apply deletes the stamps. On failure, lookups stop serving from the cache
 // until the global epoch has been bumped.
 func (inv tableInvalidation) Apply(ctx context.Context) error {
-	if _, err := inv.p.opts.Store.Delete(ctx, inv.keys...); err != nil {
-		inv.p.lost.Add(1)
-		return err
-	}
-	return nil
+	return inv.p.deleteStamps(ctx, inv.keys)
 }
 
 // stamps returns the stamps under keys. With create, an absent stamp is
 // created (a random value, added only if still absent); without, it reads
 // as "".
 func (p *TablePolicy) stamps(ctx context.Context, keys []string, create bool) ([]string, error) {
-	s := p.opts.Store
+	m, err := p.getMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]string, len(keys))
-	if b, ok := s.(cachekit.Batcher); ok {
-		m, err := b.GetMany(ctx, keys)
-		if err != nil {
-			return nil, err
-		}
-		for i, k := range keys {
-			out[i] = string(m[k])
-		}
-	} else {
-		for i, k := range keys {
-			v, err := s.Get(ctx, k)
-			if err != nil && !errors.Is(err, cachekit.ErrMiss) {
-				return nil, err
-			}
-			out[i] = string(v)
-		}
+	for i, k := range keys {
+		out[i] = string(m[k])
 	}
 	if !create {
 		return out, nil
@@ -256,70 +216,4 @@ func (p *TablePolicy) stamps(ctx context.Context, keys []string, create bool) ([
 		out[i] = v
 	}
 	return out, nil
-}
-
-// newStamp creates the stamp under key, or returns the one a concurrent
-// reader created first.
-func (p *TablePolicy) newStamp(ctx context.Context, key string) (string, error) {
-	var r [16]byte
-	rand.Read(r[:])
-	v := hex.EncodeToString(r[:])
-	s := p.opts.Store
-	a, ok := s.(cachekit.Adder)
-	if !ok {
-		// Without Add, two readers may both set a stamp; the loser's fill
-		// then fails its stamp check, which only costs a fill.
-		return v, s.Set(ctx, key, []byte(v), cachekit.NoExpiry)
-	}
-	added, err := a.Add(ctx, key, []byte(v), cachekit.NoExpiry)
-	if err != nil || added {
-		return v, err
-	}
-	got, err := s.Get(ctx, key)
-	if errors.Is(err, cachekit.ErrMiss) {
-		// Deleted again by a write in between: draw once more.
-		return p.newStamp(ctx, key)
-	}
-	return string(got), err
-}
-
-// entryKey hashes the query, its arguments and the stamps it depends on.
-func (p *TablePolicy) entryKey(q Query, keys, stamps []string) (string, error) {
-	b := []byte{1} // key format version
-	b = binary.AppendUvarint(b, uint64(len(q.SQL)))
-	b = append(b, q.SQL...)
-	b = binary.AppendUvarint(b, uint64(len(q.Args)))
-	for _, a := range q.Args {
-		b = binary.AppendUvarint(b, uint64(a.Ordinal))
-		b = binary.AppendUvarint(b, uint64(len(a.Name)))
-		b = append(b, a.Name...)
-		var err error
-		if b, err = rowcodec.AppendValue(b, keyValue(a.Value)); err != nil {
-			return "", err
-		}
-	}
-	for i, k := range keys {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(stamps[i])))
-		b = append(b, stamps[i]...)
-	}
-	sum := sha256.Sum256(b)
-	return p.opts.Prefix + "q:" + hex.EncodeToString(sum[:]), nil
-}
-
-// keyValue brings a query argument to one of the driver.Value types that
-// keys are built from: a driver such as pgx's lets Go ints, uints and
-// float32s through unconverted, and they must key the same as the int64 or
-// float64 they stand for. Other values are returned as they are (and a type
-// the key encoding does not know keeps the query uncached).
-func keyValue(v any) any {
-	switch v.(type) {
-	case nil, int64, float64, bool, []byte, string, time.Time:
-		return v
-	}
-	if c, err := driver.DefaultParameterConverter.ConvertValue(v); err == nil {
-		return c
-	}
-	return v
 }

@@ -1,0 +1,145 @@
+package qcache
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/qcache/internal/rowcodec"
+)
+
+// stampStore is what both policies keep in the store: random stamps that a
+// write deletes and the next reader draws again, cached results under keys
+// that hash a query, and the bookkeeping of invalidations that failed.
+type stampStore struct {
+	store  cachekit.Store
+	prefix string
+	global string // key of the global epoch stamp
+
+	// lost counts the invalidations that failed; covered is the highest
+	// value of lost that a later global epoch bump has made harmless. While
+	// they differ, an entry whose invalidation was lost may be in the store,
+	// and lookups bump the epoch before anything else (or fail).
+	lost, covered atomic.Uint64
+}
+
+func (s *stampStore) init(store cachekit.Store, prefix string) {
+	s.store, s.prefix, s.global = store, prefix, prefix+"g"
+}
+
+// recover bumps the global epoch when an invalidation failed since the
+// last bump.
+func (s *stampStore) recover(ctx context.Context) error {
+	lost := s.lost.Load()
+	if lost == s.covered.Load() {
+		return nil
+	}
+	if _, err := s.store.Delete(ctx, s.global); err != nil {
+		return err
+	}
+	for {
+		c := s.covered.Load()
+		if c >= lost || s.covered.CompareAndSwap(c, lost) {
+			return nil
+		}
+	}
+}
+
+// deleteStamps deletes stamps (an invalidation). On failure, lookups stop
+// serving from the cache until the global epoch has been bumped.
+func (s *stampStore) deleteStamps(ctx context.Context, keys []string) error {
+	if _, err := s.store.Delete(ctx, keys...); err != nil {
+		s.lost.Add(1)
+		return err
+	}
+	return nil
+}
+
+// getMany reads keys; absent keys are missing from the map.
+func (s *stampStore) getMany(ctx context.Context, keys []string) (map[string][]byte, error) {
+	if b, ok := s.store.(cachekit.Batcher); ok {
+		return b.GetMany(ctx, keys)
+	}
+	m := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		v, err := s.store.Get(ctx, k)
+		switch {
+		case err == nil:
+			m[k] = v
+		case !errors.Is(err, cachekit.ErrMiss):
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// newStamp creates the stamp under key, or returns the one a concurrent
+// reader created first.
+func (s *stampStore) newStamp(ctx context.Context, key string) (string, error) {
+	var r [16]byte
+	rand.Read(r[:])
+	v := hex.EncodeToString(r[:])
+	a, ok := s.store.(cachekit.Adder)
+	if !ok {
+		// Without Add, two readers may both set a stamp; the loser's fill
+		// then fails its stamp check, which only costs a fill.
+		return v, s.store.Set(ctx, key, []byte(v), cachekit.NoExpiry)
+	}
+	added, err := a.Add(ctx, key, []byte(v), cachekit.NoExpiry)
+	if err != nil || added {
+		return v, err
+	}
+	got, err := s.store.Get(ctx, key)
+	if errors.Is(err, cachekit.ErrMiss) {
+		// Deleted again by a write in between: draw once more.
+		return s.newStamp(ctx, key)
+	}
+	return string(got), err
+}
+
+// entryKey hashes the query, its arguments and extra (pairs of stamp keys
+// and values a policy folds into the key; nil when it checks them apart).
+func (s *stampStore) entryKey(q Query, extra ...string) (string, error) {
+	b := []byte{1} // key format version
+	b = binary.AppendUvarint(b, uint64(len(q.SQL)))
+	b = append(b, q.SQL...)
+	b = binary.AppendUvarint(b, uint64(len(q.Args)))
+	for _, a := range q.Args {
+		b = binary.AppendUvarint(b, uint64(a.Ordinal))
+		b = binary.AppendUvarint(b, uint64(len(a.Name)))
+		b = append(b, a.Name...)
+		var err error
+		if b, err = rowcodec.AppendValue(b, keyValue(a.Value)); err != nil {
+			return "", err
+		}
+	}
+	for _, x := range extra {
+		b = binary.AppendUvarint(b, uint64(len(x)))
+		b = append(b, x...)
+	}
+	sum := sha256.Sum256(b)
+	return s.prefix + "q:" + hex.EncodeToString(sum[:]), nil
+}
+
+// keyValue brings a query argument to one of the driver.Value types that
+// keys are built from: a driver such as pgx's lets Go ints, uints and
+// float32s through unconverted, and they must key the same as the int64 or
+// float64 they stand for. Other values are returned as they are (and a type
+// the key encoding does not know keeps the query uncached).
+func keyValue(v any) any {
+	switch v.(type) {
+	case nil, int64, float64, bool, []byte, string, time.Time:
+		return v
+	}
+	if c, err := driver.DefaultParameterConverter.ConvertValue(v); err == nil {
+		return c
+	}
+	return v
+}
