@@ -274,24 +274,32 @@ func TestCloseStopsTracking(t *testing.T) {
 }
 
 // With ContextTimeoutOnly the caller's deadline alone bounds a call to a
-// paused server.
+// paused server: a deadline later than Options.Timeout is waited for in
+// full (without the option the call would fail after Timeout).
 func TestContextTimeoutOnly(t *testing.T) {
 	t.Parallel()
 	p := testserver.StartRedis(t)
-	s := openPrivate(t, []string{p.Addr}, redis.Options{ContextTimeoutOnly: true, Timeout: time.Minute})
-	if err := s.Set(context.Background(), "k", []byte("v"), 0); err != nil {
-		t.Fatal(err)
-	}
-	p.Stop()
-	defer p.Resume()
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := s.Get(ctx, "k")
-	if !errors.Is(err, cachekit.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Get on a paused server: %v, want ErrUnavailable and DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("took %v under a 300 ms deadline", d)
+	const timeout, deadline = 200 * time.Millisecond, 1200 * time.Millisecond
+	for _, only := range []bool{false, true} {
+		s := openPrivate(t, []string{p.Addr}, redis.Options{ContextTimeoutOnly: only, Timeout: timeout})
+		if err := s.Set(context.Background(), "k", []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+		p.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		start := time.Now()
+		_, err := s.Get(ctx, "k")
+		d := time.Since(start)
+		cancel()
+		p.Resume()
+		if !errors.Is(err, cachekit.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("ContextTimeoutOnly=%v: Get on a paused server: %v, want ErrUnavailable and DeadlineExceeded", only, err)
+		}
+		switch {
+		case only && (d < deadline-100*time.Millisecond || d > deadline+time.Second):
+			t.Fatalf("ContextTimeoutOnly: failed after %v, want the caller's %v", d, deadline)
+		case !only && d > deadline-200*time.Millisecond:
+			t.Fatalf("default: failed after %v, want Options.Timeout %v to cut it short", d, timeout)
+		}
 	}
 }
