@@ -261,6 +261,15 @@ func (s *Store) stripe(key string) *atomic.Uint64 {
 	return &s.seq[maphash.String(s.seed, key)%stripes]
 }
 
+// clockNano is Options.Clock's time in Unix ns; wall, a time.Now() the
+// caller has read already, stands for it on the system clock.
+func (s *Store) clockNano(wall time.Time) int64 {
+	if _, system := s.opts.Clock.(cachekit.SystemClock); system {
+		return wall.UnixNano()
+	}
+	return s.opts.Clock.Now().UnixNano()
+}
+
 // current reports whether L1 may serve (and be filled) now: the notifier
 // has delivered everything up to MaxStale ago.
 func (s *Store) current(now time.Time) bool {
@@ -334,9 +343,10 @@ func (s *Store) get(ctx context.Context, op, key string) ([]byte, time.Time, err
 	if err := ctx.Err(); err != nil {
 		return nil, time.Time{}, s.opErr(op, key, err)
 	}
-	cur := s.current(time.Now())
+	now := time.Now()
+	cur := s.current(now)
 	if cur {
-		if e, ok := s.l1.Get(key); ok && (e.exp == 0 || e.exp > s.opts.Clock.Now().UnixNano()) {
+		if e, ok := s.l1.Get(key); ok && (e.exp == 0 || e.exp > s.clockNano(now)) {
 			s.l1Hits.Add(1)
 			return append([]byte(nil), e.val...), expTime(e.exp), nil
 		}
@@ -599,8 +609,9 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string][]byte, 
 		return nil, s.opErr("get", "", err)
 	}
 	out := make(map[string][]byte, len(keys))
-	cur := s.current(time.Now())
-	now := s.opts.Clock.Now().UnixNano()
+	wall := time.Now()
+	cur := s.current(wall)
+	now := s.clockNano(wall)
 	var rest []string
 	for _, k := range keys {
 		if cur {
