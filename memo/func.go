@@ -217,19 +217,7 @@ func (f *Func[A, V]) fill(ctx context.Context, key string, a A, refresh bool) (V
 	if f.opts.Lease {
 		return f.leased(ctx, key, compute)
 	}
-	e, st, _, err := f.lookup(ctx, key)
-	if err != nil {
-		var zero V
-		return zero, err
-	}
-	switch st {
-	case fresh:
-		return e.Value, nil
-	case negative:
-		var zero V
-		return zero, f.negativeErr(key)
-	}
-	return compute(st != absent)
+	return f.computeUnlessFresh(ctx, key, compute)
 }
 
 // compute runs the function for a and stores the outcome under key (over

@@ -177,6 +177,13 @@ func (k *core[V]) holding(ctx context.Context, key string, release func(context.
 	}()
 	// The holder before us may have stored the value and released the
 	// lease between our read and our lease.
+	return k.computeUnlessFresh(ctx, key, compute)
+}
+
+// computeUnlessFresh returns the fresh value (or negative entry) under key,
+// and otherwise runs compute, telling it whether an entry is there to
+// overwrite.
+func (k *core[V]) computeUnlessFresh(ctx context.Context, key string, compute func(over bool) (V, error)) (V, error) {
 	e, st, _, err := k.lookup(ctx, key)
 	if err != nil {
 		var zero V
