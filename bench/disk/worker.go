@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"time"
+
+	"github.com/cachekit/cachekit/bench/internal/worker"
 )
 
 // The worker protocol, one JSON object per line, the same for Go workers
@@ -38,82 +39,14 @@ type reply struct {
 const callTimeout = 10 * time.Minute
 
 // workerProc is the parent's handle on one worker process.
-type workerProc struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	enc *json.Encoder
-	dec *json.Decoder
-}
+type workerProc = worker.Proc[reply]
+
+// Failure implements worker.Msg.
+func (r reply) Failure() string { return r.Error }
 
 func startWorker(ctx context.Context, argv []string) (*workerProc, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	w := &workerProc{cmd: cmd, in: in, enc: json.NewEncoder(in), dec: json.NewDecoder(bufio.NewReaderSize(out, 1<<20))}
-	if _, err := w.recv(ctx, time.Minute); err != nil {
-		w.kill()
-		return nil, fmt.Errorf("worker %v: %w", argv, err)
-	}
-	return w, nil
-}
-
-// recv reads one reply, killing the worker if none comes within timeout.
-func (w *workerProc) recv(ctx context.Context, timeout time.Duration) (reply, error) {
-	type res struct {
-		r   reply
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		var r reply
-		err := w.dec.Decode(&r)
-		if err == nil && r.Error != "" {
-			err = errors.New(r.Error)
-		}
-		ch <- res{r, err}
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case x := <-ch:
-		return x.r, x.err
-	case <-t.C:
-		w.kill()
-		return reply{}, fmt.Errorf("no reply within %v", timeout)
-	case <-ctx.Done():
-		w.kill()
-		return reply{}, ctx.Err()
-	}
-}
-
-func (w *workerProc) kill() {
-	_ = w.cmd.Process.Kill()
-	_ = w.cmd.Wait()
-}
-
-// stop asks the worker to close its store and waits for it to exit.
-func (w *workerProc) stop() error {
-	err := w.enc.Encode(request{Cmd: "close"})
-	_ = w.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- w.cmd.Wait() }()
-	select {
-	case werr := <-done:
-		return errors.Join(err, werr)
-	case <-time.After(time.Minute):
-		_ = w.cmd.Process.Kill()
-		return errors.Join(err, errors.New("worker did not exit within 1m; killed"), <-done)
-	}
+	w, _, err := worker.Start[reply](ctx, argv, time.Minute)
+	return w, err
 }
 
 // procSession runs a contender as worker processes; each gets perProc of a
@@ -159,23 +92,23 @@ func (s *procSession) run(ctx context.Context, req request) (sample, error) {
 	for i, w := range s.procs {
 		r := req
 		r.Parts = req.Parts[i*s.perProc : (i+1)*s.perProc]
-		if err := w.enc.Encode(r); err != nil {
+		if err := w.Send(r); err != nil {
 			return sample{}, err
 		}
 	}
 	for _, w := range s.procs {
-		if _, err := w.recv(ctx, callTimeout); err != nil {
+		if _, err := w.Recv(ctx, callTimeout); err != nil {
 			return sample{}, err
 		}
 	}
 	for _, w := range s.procs {
-		if err := w.enc.Encode(request{Cmd: "go"}); err != nil {
+		if err := w.Send(request{Cmd: "go"}); err != nil {
 			return sample{}, err
 		}
 	}
 	var total sample
 	for _, w := range s.procs {
-		r, err := w.recv(ctx, callTimeout)
+		r, err := w.Recv(ctx, callTimeout)
 		if err != nil {
 			return sample{}, err
 		}
@@ -187,7 +120,7 @@ func (s *procSession) run(ctx context.Context, req request) (sample, error) {
 func (s *procSession) close() error {
 	var errs []error
 	for _, w := range s.procs {
-		errs = append(errs, w.stop())
+		errs = append(errs, w.Stop(request{Cmd: "close"}, time.Minute))
 	}
 	return errors.Join(errs...)
 }

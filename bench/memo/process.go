@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/bench/internal/report"
+	workerproc "github.com/cachekit/cachekit/bench/internal/worker"
 	"github.com/cachekit/cachekit/disk"
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/redis"
@@ -213,7 +213,7 @@ func (s *workerSet) start(ctx context.Context, self string, n int, args []string
 func (s *workerSet) close(ctx context.Context) error {
 	var errs []error
 	for _, w := range s.workers {
-		if err := w.stop(); err != nil {
+		if err := w.Stop(procMsg{Cmd: "close"}, workerTimeout); err != nil {
 			errs = append(errs, fmt.Errorf("%s worker: %w", s.store, err))
 		}
 	}
@@ -254,7 +254,7 @@ func (p *processBench) round(ctx context.Context, res *results, r, k int) (probl
 				res.note(c, err.Error())
 				problems = append(problems, fmt.Sprintf("%s %s: %v; no more rounds on %s", w, name, err, s.store))
 				for _, wp := range s.workers {
-					wp.kill()
+					wp.Kill()
 				}
 				s.workers, s.failed = nil, true
 				break
@@ -276,13 +276,13 @@ func (p *processBench) round(ctx context.Context, res *results, r, k int) (probl
 func (s *workerSet) run(ctx context.Context, cfg config, contender, arg string) (figures, string, error) {
 	m := procMsg{Cmd: "run", Contender: contender, Arg: arg, AtNs: time.Now().Add(releaseMargin).UnixNano(), Callers: cfg.procCallers}
 	for _, w := range s.workers {
-		if err := w.enc.Encode(m); err != nil {
+		if err := w.Send(m); err != nil {
 			return nil, "", err
 		}
 	}
 	reps := make([]procMsg, 0, len(s.workers))
 	for _, w := range s.workers {
-		rep, err := w.recv(ctx)
+		rep, err := w.Recv(ctx, workerTimeout)
 		if err != nil {
 			return nil, "", err
 		}
@@ -326,83 +326,14 @@ func mergeReplies(reps []procMsg) (figures, string) {
 // ---------------------------------------------------------------- parent side
 
 // workerProc is the parent's handle on one worker process.
-type workerProc struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	enc *json.Encoder
-	dec *json.Decoder
-}
+type workerProc = workerproc.Proc[procMsg]
+
+// Failure implements workerproc.Msg.
+func (m procMsg) Failure() string { return m.Error }
 
 func startWorker(ctx context.Context, argv0 string, args ...string) (*workerProc, error) {
-	cmd := exec.Command(argv0, args...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	w := &workerProc{cmd: cmd, in: in, enc: json.NewEncoder(in), dec: json.NewDecoder(bufio.NewReader(out))}
-	if _, err := w.recv(ctx); err != nil {
-		w.kill()
-		return nil, err
-	}
-	return w, nil
-}
-
-// recv reads one reply, killing the worker if none comes within
-// workerTimeout or ctx is done first.
-func (w *workerProc) recv(ctx context.Context) (procMsg, error) {
-	type res struct {
-		m   procMsg
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		var m procMsg
-		err := w.dec.Decode(&m)
-		if err == nil && m.Error != "" {
-			err = errors.New(m.Error)
-		}
-		ch <- res{m, err}
-	}()
-	t := time.NewTimer(workerTimeout)
-	defer t.Stop()
-	select {
-	case x := <-ch:
-		return x.m, x.err
-	case <-t.C:
-		w.kill()
-		return procMsg{}, fmt.Errorf("no reply within %v", workerTimeout)
-	case <-ctx.Done():
-		w.kill()
-		return procMsg{}, ctx.Err()
-	}
-}
-
-func (w *workerProc) kill() {
-	_ = w.cmd.Process.Kill()
-	_ = w.cmd.Wait()
-}
-
-// stop asks the worker to close its store and waits for it to exit.
-func (w *workerProc) stop() error {
-	err := w.enc.Encode(procMsg{Cmd: "close"})
-	_ = w.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- w.cmd.Wait() }()
-	select {
-	case werr := <-done:
-		return errors.Join(err, werr)
-	case <-time.After(workerTimeout):
-		_ = w.cmd.Process.Kill()
-		return errors.Join(err, fmt.Errorf("worker did not exit within %v; killed", workerTimeout), <-done)
-	}
+	w, _, err := workerproc.Start[procMsg](ctx, append([]string{argv0}, args...), workerTimeout)
+	return w, err
 }
 
 // ---------------------------------------------------------------- worker side

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/cachekit/cachekit/bench/internal/report"
+	"github.com/cachekit/cachekit/bench/internal/worker"
 	"github.com/cachekit/cachekit/redis"
 	"github.com/cachekit/cachekit/tiered"
 )
@@ -139,7 +139,7 @@ func (inv *invalidation) round(ctx context.Context, r, n int, val []byte) (failu
 		}
 		if err := inv.measure(ctx, im, r, n, val); err != nil {
 			failures = append(failures, fmt.Sprintf("invalidation delay (%s): %v; no more rounds of it", im.contender, err))
-			im.w.kill()
+			im.w.Kill()
 			im.w = nil
 		}
 	}
@@ -157,7 +157,7 @@ func (inv *invalidation) measure(ctx context.Context, im *invMode, r, n int, val
 	if err := inv.adm.fill(ctx, server, val); err != nil {
 		return fmt.Errorf("fill: %w", err)
 	}
-	rep, err := im.w.call(ctx, workerMsg{Cmd: "prepare", Keys: keys, AfterNs: time.Now().UnixNano()})
+	rep, err := call(ctx, im.w, workerMsg{Cmd: "prepare", Keys: keys, AfterNs: time.Now().UnixNano()})
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -181,7 +181,7 @@ func (inv *invalidation) measure(ctx context.Context, im *invMode, r, n int, val
 		}
 	}
 
-	rep, err = im.w.call(ctx, workerMsg{Cmd: "collect", AfterNs: time.Now().UnixNano()})
+	rep, err = call(ctx, im.w, workerMsg{Cmd: "collect", AfterNs: time.Now().UnixNano()})
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
@@ -232,7 +232,7 @@ func (inv *invalidation) stop(ctx context.Context) error {
 	var errs []error
 	for _, im := range inv.modes {
 		if im.w != nil {
-			if err := im.w.stop(); err != nil {
+			if err := im.w.Stop(workerMsg{Cmd: "close"}, workerTimeout); err != nil {
 				errs = append(errs, fmt.Errorf("%s worker: %w", im.mode, err))
 			}
 		}
@@ -249,91 +249,22 @@ func (inv *invalidation) stop(ctx context.Context) error {
 // ---------------------------------------------------------------- parent side
 
 // workerProc is the parent's handle on one worker process.
-type workerProc struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	enc *json.Encoder
-	dec *json.Decoder
-}
+type workerProc = worker.Proc[workerMsg]
+
+// Failure implements worker.Msg.
+func (m workerMsg) Failure() string { return m.Error }
 
 func startWorker(ctx context.Context, argv0 string, args ...string) (*workerProc, error) {
-	cmd := exec.Command(argv0, args...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	w := &workerProc{cmd: cmd, in: in, enc: json.NewEncoder(in), dec: json.NewDecoder(bufio.NewReader(out))}
-	if _, err := w.recv(ctx); err != nil {
-		w.kill()
-		return nil, err
-	}
-	return w, nil
+	w, _, err := worker.Start[workerMsg](ctx, append([]string{argv0}, args...), workerTimeout)
+	return w, err
 }
 
 // call sends m and returns the reply.
-func (w *workerProc) call(ctx context.Context, m workerMsg) (workerMsg, error) {
-	if err := w.enc.Encode(m); err != nil {
+func call(ctx context.Context, w *workerProc, m workerMsg) (workerMsg, error) {
+	if err := w.Send(m); err != nil {
 		return workerMsg{}, err
 	}
-	return w.recv(ctx)
-}
-
-// recv reads one reply, killing the worker if none comes within
-// workerTimeout or ctx is done first.
-func (w *workerProc) recv(ctx context.Context) (workerMsg, error) {
-	type res struct {
-		m   workerMsg
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		var m workerMsg
-		err := w.dec.Decode(&m)
-		if err == nil && m.Error != "" {
-			err = errors.New(m.Error)
-		}
-		ch <- res{m, err}
-	}()
-	t := time.NewTimer(workerTimeout)
-	defer t.Stop()
-	select {
-	case x := <-ch:
-		return x.m, x.err
-	case <-t.C:
-		w.kill()
-		return workerMsg{}, fmt.Errorf("no reply within %v", workerTimeout)
-	case <-ctx.Done():
-		w.kill()
-		return workerMsg{}, ctx.Err()
-	}
-}
-
-func (w *workerProc) kill() {
-	_ = w.cmd.Process.Kill()
-	_ = w.cmd.Wait()
-}
-
-// stop asks the worker to close its store and waits for it to exit.
-func (w *workerProc) stop() error {
-	err := w.enc.Encode(workerMsg{Cmd: "close"})
-	_ = w.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- w.cmd.Wait() }()
-	select {
-	case werr := <-done:
-		return errors.Join(err, werr)
-	case <-time.After(workerTimeout):
-		_ = w.cmd.Process.Kill()
-		return errors.Join(err, fmt.Errorf("worker did not exit within %v; killed", workerTimeout), <-done)
-	}
+	return w.Recv(ctx, workerTimeout)
 }
 
 // ---------------------------------------------------------------- worker side
