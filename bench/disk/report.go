@@ -39,20 +39,9 @@ type stat struct {
 }
 
 func summarize(s sample) stat {
-	lat := slices.Clone(s.LatNs)
-	slices.Sort(lat)
-	st := stat{
-		median:     report.Percentile(lat, 0.50),
-		p99:        report.Percentile(lat, 0.99),
-		n:          len(lat),
-		errors:     s.Errors,
-		unexpected: s.Unexpected,
-		firstError: s.FirstError,
-	}
-	if d := s.EndNs - s.StartNs; d > 0 {
-		st.throughput = float64(len(lat)) / (float64(d) / 1e9)
-	}
-	return st
+	l := report.Summarize(s.LatNs, s.StartNs, s.EndNs)
+	return stat{median: l.Median, p99: l.P99, throughput: l.Throughput, n: l.N,
+		errors: s.Errors, unexpected: s.Unexpected, firstError: s.FirstError}
 }
 
 // describe summarizes one sample for -v: the distribution's shape, with the
@@ -61,15 +50,8 @@ func describe(s sample) string {
 	if len(s.LatNs) == 0 {
 		return ""
 	}
-	lat := slices.Clone(s.LatNs)
-	slices.Sort(lat)
-	var sum int64
-	for _, v := range lat {
-		sum += v
-	}
-	st := summarize(s)
-	return fmt.Sprintf("n=%d median=%.1f p99=%.1f max=%.1f mean=%.1f µs, %.0f ops/s", len(lat), st.median, st.p99,
-		float64(lat[len(lat)-1])/1e3, float64(sum)/float64(len(lat))/1e3, st.throughput)
+	l := report.Summarize(s.LatNs, s.StartNs, s.EndNs)
+	return fmt.Sprintf("n=%d median=%.1f p99=%.1f max=%.1f mean=%.1f µs, %.0f ops/s", l.N, l.Median, l.P99, l.Max, l.Mean, l.Throughput)
 }
 
 // results collects every round of every cell.

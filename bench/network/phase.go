@@ -7,7 +7,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -278,14 +277,7 @@ func describe(s sample) string {
 	if len(s.latNs) == 0 {
 		return fmt.Sprintf("no ops, %d errors", s.errors)
 	}
-	lat := slices.Clone(s.latNs)
-	slices.Sort(lat)
-	var sum int64
-	for _, v := range lat {
-		sum += v
-	}
-	st := summarize(s)
+	l := report.Summarize(s.latNs, s.startNs, s.endNs)
 	return fmt.Sprintf("n=%d median=%.2f p99=%.1f max=%.1f mean=%.2f µs, %.0f ops/s, %d unexpected, %d errors",
-		len(lat), st.median, st.p99, report.Percentile(lat, 1), float64(sum)/float64(len(lat))/1e3,
-		st.throughput, s.unexpected, s.errors)
+		l.N, l.Median, l.P99, l.Max, l.Mean, l.Throughput, s.unexpected, s.errors)
 }

@@ -34,21 +34,9 @@ type stat struct {
 }
 
 func summarize(s sample) stat {
-	lat := slices.Clone(s.latNs)
-	slices.Sort(lat)
-	st := stat{
-		median:     report.Percentile(lat, 0.50),
-		p99:        report.Percentile(lat, 0.99),
-		n:          len(lat),
-		errors:     s.errors,
-		reads:      s.reads,
-		unexpected: s.unexpected,
-		firstError: s.firstError,
-	}
-	if d := s.endNs - s.startNs; d > 0 {
-		st.throughput = float64(len(lat)) / (float64(d) / 1e9)
-	}
-	return st
+	l := report.Summarize(s.latNs, s.startNs, s.endNs)
+	return stat{median: l.Median, p99: l.P99, throughput: l.Throughput, n: l.N,
+		errors: s.errors, reads: s.reads, unexpected: s.unexpected, firstError: s.firstError}
 }
 
 // results collects every round of every cell.

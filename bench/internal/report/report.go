@@ -106,3 +106,30 @@ func Loopback(name, addr string) error {
 	}
 	return nil
 }
+
+// Latencies summarizes one phase's per-op latencies (ns) timed between
+// startNs and endNs (Unix ns): median, p99, max and mean in µs, and ops/s
+// over the window.
+type Latencies struct {
+	N                      int
+	Median, P99, Max, Mean float64 // µs
+	Throughput             float64 // ops/s
+}
+
+// Summarize computes Latencies; latNs is not modified.
+func Summarize(latNs []int64, startNs, endNs int64) Latencies {
+	lat := slices.Clone(latNs)
+	slices.Sort(lat)
+	l := Latencies{N: len(lat), Median: Percentile(lat, 0.50), P99: Percentile(lat, 0.99), Max: Percentile(lat, 1)}
+	if len(lat) > 0 {
+		var sum int64
+		for _, v := range lat {
+			sum += v
+		}
+		l.Mean = float64(sum) / float64(len(lat)) / 1e3
+	}
+	if d := endNs - startNs; d > 0 {
+		l.Throughput = float64(len(lat)) / (float64(d) / 1e9)
+	}
+	return l
+}

@@ -89,3 +89,17 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestSummarize(t *testing.T) {
+	lat := []int64{4000, 1000, 3000, 2000} // ns
+	l := Summarize(lat, 0, 2e9)
+	if l.N != 4 || l.Median != 2 || l.P99 != 4 || l.Max != 4 || l.Mean != 2.5 || l.Throughput != 2 {
+		t.Fatalf("Summarize = %+v", l)
+	}
+	if lat[0] != 4000 {
+		t.Fatal("Summarize sorted its argument")
+	}
+	if l := Summarize(nil, 0, 0); l != (Latencies{}) {
+		t.Fatalf("Summarize(nil) = %+v", l)
+	}
+}
