@@ -52,14 +52,6 @@ func (d *wrapDriver) Open(name string) (driver.Conn, error) {
 	return &conn{inner: ic, opts: d.opts}, nil
 }
 
-// txState is the state of a connection's open transaction. database/sql
-// uses a connection from one goroutine at a time, so it needs no lock.
-type txState struct {
-	noCache bool           // isolation REPEATABLE READ or stricter
-	dirty   bool           // the transaction has run a statement that may write
-	queued  []Invalidation // applied after Commit, dropped on Rollback
-}
-
 // conn wraps an inner connection. Like every driver.Conn it is used by one
 // goroutine at a time.
 type conn struct {
@@ -136,9 +128,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err != nil {
 		return nil, err
 	}
-	lvl := sql.IsolationLevel(opts.Isolation)
-	c.tx = &txState{noCache: lvl >= sql.LevelRepeatableRead}
-	return &tx{c: c, inner: t, state: c.tx}, nil
+	return c.begin(t, sql.IsolationLevel(opts.Isolation)), nil
 }
 
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
@@ -259,8 +249,7 @@ func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedVal
 		return rows, err
 	}
 	if c.tx != nil {
-		c.tx.dirty = true
-		c.tx.queued = append(c.tx.queued, inv)
+		c.tx.queue(inv)
 		return rows, err
 	}
 	if err != nil {
@@ -307,10 +296,7 @@ func (c *conn) exec(ctx context.Context, sqlText string, args []driver.NamedValu
 	// Applied even when the statement failed: a failed statement may have
 	// changed rows on some databases, and a spare invalidation is harmless.
 	if c.tx != nil {
-		c.tx.dirty = true
-		if inv != nil {
-			c.tx.queued = append(c.tx.queued, inv)
-		}
+		c.tx.queue(inv)
 	} else if inv != nil {
 		c.apply(ctx, inv)
 	}
@@ -375,35 +361,6 @@ func namedValuesToValues(args []driver.NamedValue) ([]driver.Value, error) {
 		vals[i] = a.Value
 	}
 	return vals, nil
-}
-
-// tx wraps an inner transaction.
-type tx struct {
-	c     *conn
-	inner driver.Tx
-	state *txState
-}
-
-func (t *tx) Commit() error {
-	err := t.inner.Commit()
-	t.end()
-	// Applied even when Commit fails: the outcome may be unknown (a lost
-	// connection after the server committed), and a spare invalidation is
-	// harmless.
-	t.c.apply(context.Background(), t.state.queued...)
-	return err
-}
-
-func (t *tx) Rollback() error {
-	err := t.inner.Rollback()
-	t.end()
-	return err
-}
-
-func (t *tx) end() {
-	if t.c.tx == t.state {
-		t.c.tx = nil
-	}
 }
 
 // stmt wraps an inner prepared statement; its queries and execs go through
