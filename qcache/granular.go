@@ -225,26 +225,6 @@ func (p *GranularPolicy) analyze(sql string) (*sqldeps.Query, error) {
 	return q, err
 }
 
-func (p *GranularPolicy) epochKey(t string) string { return p.opts.Prefix + "t:" + t }
-func (p *GranularPolicy) listKey(t string) string  { return p.opts.Prefix + "l:" + t }
-func (p *GranularPolicy) wholeKey(t string) string { return p.stampKey(t, nil, nil) }
-
-// genKey is the key of the generation of a scheme of a table.
-func (p *GranularPolicy) genKey(t, scheme string) string {
-	return p.opts.Prefix + "n:" + t + ":" + scheme
-}
-
-// stampKey is the key of the stamp of (table, scheme, canonical values).
-func (p *GranularPolicy) stampKey(t string, cols, vals []string) string {
-	h := sha256.New()
-	for _, v := range vals {
-		var n [binary.MaxVarintLen64]byte
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
-		io.WriteString(h, v)
-	}
-	return p.opts.Prefix + "s:" + t + ":" + strings.Join(cols, ",") + ":" + hex.EncodeToString(h.Sum(nil)[:16])
-}
-
 // schemeSkew is the clock skew between processes that scheme deadlines
 // tolerate: a writer still honours a scheme for schemeSkew past its
 // deadline, while readers stop serving under it at the deadline.
@@ -305,114 +285,19 @@ func (p *GranularPolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, err
 	if err != nil {
 		return nil, nil, nil
 	}
-	keys := []string{p.global}    // the keys whose values the checksum covers
-	need := map[string][]string{} // list key -> schemes the query needs in it
-	for t, dnf := range a.Deps {
-		keys = append(keys, p.epochKey(t))
-		for _, conj := range dnf {
-			cols, vals := resolveConj(conj, q.Args)
-			keys = append(keys, p.stampKey(t, cols, vals))
-			if len(cols) > 0 {
-				s := strings.Join(cols, ",")
-				keys = append(keys, p.genKey(t, s))
-				need[p.listKey(t)] = append(need[p.listKey(t)], s)
-			}
-		}
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	lists := slices.Sorted(maps.Keys(need))
-
-	vals, err := p.getMany(ctx, slices.Concat(keys, lists, []string{entry}))
-	if err != nil {
-		return nil, nil, err
-	}
-	stored := vals[entry]
-	// Register the schemes missing from their table's list. A scheme
-	// (re-)added rotates its generation: entries filled while it was
-	// missing from the list (writers then skipped its stamps) die.
-	// A scheme past its deadline counts as missing; one past half its
-	// lifetime gets a new deadline.
-	var rotate []string
-	now := p.opts.Now()
-	for _, lk := range lists {
-		t := strings.TrimPrefix(lk, p.opts.Prefix+"l:")
-		have := parseSchemes(vals[lk])
-		changed := false
-		for _, s := range need[lk] {
-			d, ok := have[s]
-			switch {
-			case !ok || d < now.Unix():
-				rotate = append(rotate, p.genKey(t, s))
-				fallthrough
-			case d < now.Add(p.opts.SchemeTTL/2).Unix():
-				have[s] = now.Add(p.opts.SchemeTTL).Unix()
-				changed = true
-			}
-		}
-		if !changed {
-			continue
-		}
-		for s, d := range have {
-			if d < now.Add(-schemeSkew).Unix() {
-				delete(have, s) // no writer honours it any more
-			}
-		}
-		nv := formatSchemes(have)
-		if err := p.opts.Store.Set(ctx, lk, nv, p.opts.SchemeTTL+schemeSkew); err != nil {
-			return nil, nil, err
-		}
-		vals[lk] = nv
-	}
-	if len(rotate) > 0 {
-		if _, err := p.opts.Store.Delete(ctx, rotate...); err != nil {
-			return nil, nil, err
-		}
-		for _, k := range rotate {
-			delete(vals, k)
-		}
-		stored = nil
-	}
-	// Create missing stamps.
-	for _, k := range keys {
-		if len(vals[k]) != 0 {
-			continue
-		}
-		v, err := p.newStamp(ctx, k)
-		if err != nil {
-			return nil, nil, err
-		}
-		vals[k] = []byte(v)
-		stored = nil
-	}
-	sum := checksum(keys, vals)
-	if len(stored) >= len(sum) && string(stored[:len(sum)]) == string(sum) {
-		return stored[len(sum):], nil, nil
+	set := p.newStampSet()
+	set.add(a.Deps, q.Args)
+	hit, err := set.read(ctx, entry)
+	if err != nil || hit != nil {
+		return hit, nil, err
 	}
 	ttl := q.TTL
 	if ttl <= 0 {
 		ttl = p.opts.TTL
 	}
-	fill := func(ctx context.Context, result []byte) error {
-		now, err := p.getMany(ctx, slices.Concat(keys, lists))
-		if err != nil {
-			return err
-		}
-		if string(checksum(keys, now)) != string(sum) {
-			return nil // a write ran meanwhile
-		}
-		t := p.opts.Now().Unix()
-		for _, lk := range lists {
-			have := parseSchemes(now[lk])
-			for _, s := range need[lk] {
-				if d, ok := have[s]; !ok || d < t {
-					return nil // dropped from the list meanwhile
-				}
-			}
-		}
-		return p.opts.Store.Set(ctx, entry, append(slices.Clip(sum), result...), ttl)
-	}
-	return nil, fill, nil
+	return nil, func(ctx context.Context, result []byte) error {
+		return set.fill(ctx, entry, result, ttl)
+	}, nil
 }
 
 // resolveConj turns a conjunction into its scheme (sorted columns) and
