@@ -206,6 +206,9 @@ func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedVal
 	if p == nil {
 		return run()
 	}
+	if rows, ok, err := c.queryControl(ctx, sqlText, run); ok {
+		return rows, err
+	}
 	q := Query{SQL: sqlText, Args: args, TTL: ttlOf(ctx)}
 	if !bypassed(ctx) && (c.tx == nil || !c.tx.dirty && !c.tx.noCache) {
 		hit, fill, err := p.Lookup(ctx, q)
@@ -219,13 +222,17 @@ func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedVal
 			}
 			c.reportError(fmt.Errorf("qcache: decode cached result: %w", err))
 		case fill != nil:
+			// fill is called exactly once on every path: the policy may
+			// hold other readers of the entry until then.
 			rows, err := run()
 			if err != nil {
+				c.reportError(fill(ctx, nil, err))
 				return nil, err
 			}
 			if c.tx != nil {
 				// Never fill from a transaction: its snapshot may be older
 				// than the stamps read by Lookup.
+				c.reportError(fill(ctx, nil, errInTransaction))
 				return rows, nil
 			}
 			return newCapture(ctx, rows, fill, c.opts), nil
@@ -236,6 +243,11 @@ func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedVal
 	inv, err := c.writes(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	if rt, ok := inv.(Returner); ok {
+		if rows, ran, err := c.queryReturning(ctx, rt, args); ran {
+			return rows, err
+		}
 	}
 	rows, err := run()
 	aw, _ := inv.(AfterWriter)
@@ -276,11 +288,23 @@ func (c *conn) exec(ctx context.Context, sqlText string, args []driver.NamedValu
 	if p == nil {
 		return run()
 	}
+	if res, ok, err := c.execControl(ctx, sqlText, run); ok {
+		return res, err
+	}
 	inv, err := c.writes(ctx, Query{SQL: sqlText, Args: args, TTL: ttlOf(ctx)})
 	if err != nil {
 		return nil, err
 	}
-	res, err := run()
+	var (
+		res driver.Result
+		ran bool
+	)
+	if rt, ok := inv.(Returner); ok {
+		res, ran, err = c.execReturning(ctx, rt, args)
+	}
+	if !ran {
+		res, err = run()
+	}
 	if aw, ok := inv.(AfterWriter); ok {
 		if aerr := aw.AfterWrite(ctx, c, err); aerr != nil {
 			if err == nil {
@@ -304,8 +328,13 @@ func (c *conn) exec(ctx context.Context, sqlText string, args []driver.NamedValu
 }
 
 // writes asks the policy what a statement about to run invalidates, with
-// access to the connection when the policy wants it.
+// access to the connection when the policy wants it. Under
+// WithoutInvalidation the policy is not asked: the statement invalidates
+// nothing.
 func (c *conn) writes(ctx context.Context, q Query) (Invalidation, error) {
+	if invalidationSkipped(ctx) {
+		return nil, nil
+	}
 	if cp, ok := c.opts.Policy.(ConnPolicy); ok {
 		return cp.WritesConn(ctx, q, c)
 	}

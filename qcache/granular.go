@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +58,41 @@ type GranularOptions struct {
 
 	// Now is the clock of scheme deadlines. Default: time.Now.
 	Now func() time.Time
+
+	// Tables are the profiles of automatic caching, by table name as the
+	// SQL parser spells it (lower case for SQLite, as PostgreSQL folds it;
+	// a schema prefix is kept except "public" and "main"). Default: nil,
+	// every cacheable SELECT is cached. When not nil, a SELECT is cached
+	// automatically only if every table it reads has a profile (its TTL is
+	// then the smallest of theirs), and otherwise only under a context
+	// from [Cache]; an empty map caches only the reads that opt in. See
+	// [TableProfile].
+	Tables map[string]TableProfile
+
+	// Lock takes the dog-pile lock across processes on every miss, as
+	// django-cacheops' lock=True: when the store is a [cachekit.Leaser],
+	// the process that takes the lease on the entry runs the query, and
+	// the others wait for its result (LockWait at most) before running it
+	// themselves. It costs a lease and a release per miss, never anything
+	// on a hit. A read can also ask for it with [TableProfile].Lock or
+	// [CacheOptions].Lock. Default: false. (Misses of the same entry in
+	// one process always wait for the first; see LockWait.)
+	Lock bool
+
+	// LockWait bounds how long a miss waits for another read of the same
+	// entry to fill it (in this process, or holding the lease in another)
+	// before running the query itself; it is also the TTL of the leases.
+	// Negative: misses never wait, each runs its query. Default:
+	// DefaultLockWait.
+	//
+	// WARNING: a goroutine that runs a query again (same SQL, same
+	// arguments) while it still holds the unread rows of its first miss
+	// waits LockWait for itself.
+	LockWait time.Duration
+
+	// Observer receives an [Event] for every read and every invalidation.
+	// Default: nil, only the counters of [GranularPolicy.Stats].
+	Observer Observer
 }
 
 // Defaults of [GranularOptions].
@@ -106,24 +140,66 @@ const (
 // minute later (clock skew between processes), and the next reader that
 // rewrites the list drops it. So schemes no live query uses expire.
 //
+// # What is cached, dog-pile lock, events
+//
+// Without GranularOptions.Tables every cacheable SELECT is cached; with
+// them, only the reads whose tables all have a [TableProfile] allowing
+// their kind of read, and the reads under a context from [Cache]. The
+// misses of one entry in a process are coalesced: the first runs the
+// query, the others wait for its result (LockWait at most). With Lock (or
+// a profile's or [CacheOptions]' Lock) the first also takes a lease on the
+// entry in the store, so that processes sharing the store coalesce too.
+// Every read and invalidation is counted ([GranularPolicy.Stats]) and
+// passed to GranularOptions.Observer.
+//
 // # Writes
 //
-// Before an UPDATE or DELETE the policy reads, on the same connection and in
-// the same transaction, the pre-images of the rows its WHERE can match (a
-// SELECT of the scheme columns under the WHERE's equality DNF, a superset of
-// the rows written); after an UPDATE it re-reads the same rows by rowid for
-// the post-images; after a plain single-row INSERT it reads the new row by
-// last_insert_rowid(). Once the statement has run (or after Commit), the
-// stamp of every scheme for every image is deleted, with the empty scheme's
-// stamp. Outside a transaction, on SQLite, the pre-image read, the write
-// and the post-image read run in one BEGIN IMMEDIATE transaction that the
-// policy opens and commits, so that no other connection changes the rows in
-// between. If a scheme joined the table's list meanwhile, or anything could
-// not be resolved (too many rows, a WITHOUT ROWID table, INSERT … SELECT,
-// REPLACE or ON CONFLICT, a multi-row INSERT, a failed statement, a value
-// that cannot be canonicalised, any PostgreSQL write for now), the table's
-// epoch is bumped instead; statements the extractor cannot read bump the
-// global epoch.
+// Once a write has run (or after Commit), the stamp of every scheme for
+// every image of the rows it changed (the old and the new values of its
+// scheme columns) is deleted, with the empty scheme's stamp. How the images
+// are read depends on the database.
+//
+// On SQLite, before an UPDATE or DELETE the policy reads, on the same
+// connection and in the same transaction, the pre-images of the rows its
+// WHERE can match (a SELECT of the scheme columns under the WHERE's
+// equality DNF, a superset of the rows written); after an UPDATE it
+// re-reads the same rows by rowid for the post-images; after a plain
+// single-row INSERT it reads the new row by last_insert_rowid(). Outside a
+// transaction, the pre-image read, the write and the post-image read run in
+// one BEGIN IMMEDIATE transaction that the policy opens and commits, so
+// that no other connection changes the rows in between.
+//
+// On PostgreSQL the wrapper runs the statement rewritten (from its parse
+// tree) with the scheme columns appended to its RETURNING list, after the
+// application's own items, which alone the application sees (see
+// [Returner]): a DELETE returns exactly the old images, an INSERT (VALUES,
+// several rows, INSERT … SELECT, ON CONFLICT DO NOTHING) exactly the new
+// ones. An INSERT … ON CONFLICT DO UPDATE also returns xmax::text <> '0',
+// true for a row that was updated rather than inserted: its old image is
+// unknown, and the table's epoch is bumped then. Before an UPDATE the
+// policy reads the pre-images with a SELECT of the statement's relation,
+// FROM list and WHERE (same parameters) FOR UPDATE OF its target, in the
+// same transaction (outside one it opens one with BEGIN and commits it
+// after the statement); the UPDATE returns the post-images. The locked rows
+// cannot change until the UPDATE, and as long as its WHERE reads only the
+// target row they all still match it: the write is exact when it returns as
+// many rows as were locked (more means a row committed in between now
+// matches). With a FROM list, a subquery or a function call in the WHERE,
+// the pre-image read also returns each row's tableoid and ctid (a row
+// joined twice counts once), and after the UPDATE a query by those ctids
+// checks that none of the locked rows is still visible unchanged: the
+// UPDATE changed exactly the locked rows. A pre-image read that fails
+// inside the application's transaction (which it aborts) returns its
+// error, as the UPDATE would.
+//
+// On both, if a scheme joined the table's list meanwhile, or anything could
+// not be resolved (more than MaxImages rows, a failed statement, a value
+// that cannot be canonicalised; on SQLite a WITHOUT ROWID table, INSERT …
+// SELECT, REPLACE or ON CONFLICT, a multi-row INSERT; on PostgreSQL a
+// statement with a WITH clause or WHERE CURRENT OF, an upsert that
+// updated, an UPDATE that did not change exactly the rows it locked), the
+// table's epoch is bumped instead; statements the extractor cannot read
+// (a data-modifying WITH among them) bump the global epoch.
 //
 // # Canonical values
 //
@@ -131,25 +207,50 @@ const (
 // whenever the database may find them equal. Values are canonicalised by
 // their Go type as the driver gives them: integers (and bools, and floats
 // with an integral value) become the integer; other floats their shortest
-// text; strings and byte slices that read as a number (after trimming
-// spaces) become that number, as SQLite's type affinity may convert them,
-// and other strings are lower-cased (NOCASE collations); NULL is its own
-// value. Merging values that the database distinguishes only widens
-// invalidation. time.Time values are not canonicalised (drivers store them
-// as text in several formats): a query condition on one is dropped from its
-// conjunction, and a row image holding one bumps the table epoch.
+// text; a [16]byte is a UUID. Strings and byte slices are read as every
+// type the database may read them as: 32 hex digits (with hyphens and
+// braces as PostgreSQL's uuid input allows) are a UUID, lower-cased; a
+// number (after trimming spaces and a fraction of zeros, so a numeric
+// "12.00" is the integer 12) becomes that number, as SQLite's type
+// affinity or PostgreSQL's numeric input convert it; PostgreSQL's boolean
+// spellings ("t", "yes", "on", …) become 1 or 0; other strings are
+// lower-cased (NOCASE collations) without trailing spaces (char(n)). NULL
+// is its own value. Merging values that the database distinguishes only
+// widens invalidation. time.Time values are not canonicalised (drivers
+// store them as text in several formats): a query condition on one is
+// dropped from its conjunction, and a row image holding one bumps the
+// table epoch. On PostgreSQL a row value is canonicalised only for the
+// column types whose equality this follows (integers, oid, numeric, text,
+// varchar, char(n), name, bool, uuid, float8 below 2^53); any other type
+// in a row image (float4, compared after rounding to float4; json, bytea,
+// dates and times, enums, arrays, …) bumps the table epoch.
 //
 // # Caveats
 //
-// An INSERT or UPDATE sent through Query inside a transaction bumps the
-// table epoch (its post-images are not read). sqldeps does not read
-// RETURNING yet: such statements bump the global epoch.
+// On SQLite, an INSERT or UPDATE sent through Query inside a transaction
+// bumps the table epoch (its post-images are not read), and sqldeps does
+// not read RETURNING yet: such statements bump the global epoch.
+//
+// On PostgreSQL a write runs as a query through the inner connection's
+// QueryContext, also when the application prepared it; an Exec's result
+// then has no LastInsertId (pgx has none either). An UPDATE outside a
+// transaction runs inside one the policy opens with BEGIN: a transaction
+// opened by sending BEGIN through the connection without the wrapper
+// seeing it would be committed early. The pre-image read of an UPDATE
+// selects ctid when its WHERE reads more than the target row, which fails
+// on a view, and it needs the SELECT privilege on the scheme columns:
+// inside the application's transaction such a failure is returned. Text
+// that PostgreSQL finds equal beyond case and trailing spaces (a
+// nondeterministic ICU collation, citext under a locale whose lower()
+// differs from Go's) may get different canonical texts: writes can then
+// miss cached queries. A large DELETE or UPDATE returns its scheme columns
+// for every row even past MaxImages.
 //
 // Rows changed by triggers, foreign-key actions or a table-level ON
 // CONFLICT REPLACE clause are not seen (as with [TablePolicy], a write's
-// other tables are not known). An UPDATE that changes a row's rowid bumps
-// the table epoch (its post-image is missing), unless another row takes the
-// old rowid in the same statement.
+// other tables are not known). On SQLite, an UPDATE that changes a row's
+// rowid bumps the table epoch (its post-image is missing), unless another
+// row takes the old rowid in the same statement.
 type GranularPolicy struct {
 	opts    GranularOptions
 	dialect sqldeps.Dialect
@@ -158,11 +259,17 @@ type GranularPolicy struct {
 	analyzed map[string]analysis
 
 	stampStore
+	reader
 }
 
+// analysis is what the policy memoizes per statement text.
 type analysis struct {
-	q   *sqldeps.Query
-	err error
+	q      *sqldeps.Query
+	err    error
+	tables []string // the tables a SELECT reads, sorted
+	bucket uint8    // bucketOf(sql)
+	auto   autoPlan // what the profiles say of them
+	why    error    // q.Reason as an error, when the SELECT is not cacheable
 }
 
 var _ ConnPolicy = (*GranularPolicy)(nil)
@@ -202,27 +309,54 @@ func NewGranularPolicy(opts GranularOptions) (*GranularPolicy, error) {
 	}
 	p.opts = opts
 	p.init(opts.Store, opts.Prefix)
+	if err := p.initReader(readConfig{
+		name: "GranularOptions", classifies: true, store: opts.Store, ttl: opts.TTL, tables: opts.Tables,
+		lock: opts.Lock, lockWait: opts.LockWait, observer: opts.Observer,
+	}); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
+
+// Stats returns a snapshot of the policy's counters.
+func (p *GranularPolicy) Stats() Stats { return p.stats() }
 
 const maxAnalyzed = 10_000
 
 // analyze memoizes sqldeps.Analyze per statement text.
 func (p *GranularPolicy) analyze(sql string) (*sqldeps.Query, error) {
+	a := p.analysis(sql)
+	return a.q, a.err
+}
+
+// analysis returns the memoized analysis of a statement.
+func (p *GranularPolicy) analysis(sql string) analysis {
 	p.mu.Lock()
 	a, ok := p.analyzed[sql]
 	p.mu.Unlock()
 	if ok {
-		return a.q, a.err
+		return a
 	}
-	q, err := sqldeps.Analyze(p.dialect, sql)
+	a.q, a.err = sqldeps.Analyze(p.dialect, sql)
+	if a.err == nil && a.q.Kind == sqldeps.KindSelect {
+		a.tables = slices.Sorted(maps.Keys(a.q.Deps))
+		a.bucket = bucketOf(sql)
+		op := OpFetch
+		if p.classify {
+			op = opOf(p.dialect, sql)
+		}
+		a.auto = p.autoPlan(a.tables, op)
+		if !a.q.Cacheable {
+			a.why = errors.New(a.q.Reason)
+		}
+	}
 	p.mu.Lock()
 	if len(p.analyzed) >= maxAnalyzed {
 		clear(p.analyzed)
 	}
-	p.analyzed[sql] = analysis{q, err}
+	p.analyzed[sql] = a
 	p.mu.Unlock()
-	return q, err
+	return a
 }
 
 // schemeSkew is the clock skew between processes that scheme deadlines
@@ -272,10 +406,23 @@ func liveSchemes(v []byte, now time.Time) []string {
 	return live
 }
 
-// Lookup implements [Policy].
+// Lookup implements [Policy]. A read that misses waits for a concurrent
+// fill of the same entry (see GranularOptions.LockWait and Lock).
 func (p *GranularPolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error) {
-	a, err := p.analyze(q.SQL)
-	if err != nil || a.Kind != sqldeps.KindSelect || !a.Cacheable {
+	a := p.analysis(q.SQL)
+	switch {
+	case a.err != nil:
+		p.noteUncached(ReasonParse, q.SQL, nil, a.err)
+		return nil, nil, nil
+	case a.q.Kind != sqldeps.KindSelect:
+		return nil, nil, nil // a write sent through Query
+	case !a.q.Cacheable:
+		p.noteUncached(ReasonNotCacheable, q.SQL, a.tables, a.why)
+		return nil, nil, nil
+	}
+	ttl, lock, ok := p.plan(ctx, q, a.auto)
+	if !ok {
+		p.noteUncached(ReasonNotOptedIn, q.SQL, a.tables, nil)
 		return nil, nil, nil
 	}
 	if err := p.recover(ctx); err != nil {
@@ -283,20 +430,39 @@ func (p *GranularPolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, err
 	}
 	entry, err := p.entryKey(q)
 	if err != nil {
+		p.noteUncached(ReasonNotCacheable, q.SQL, a.tables, err)
 		return nil, nil, nil
 	}
+	ri := readInfo{sql: q.SQL, tables: a.tables, lock: lock, bucket: a.bucket}
+	gen := p.generation(ri)
+	hit, store, err := p.probe(ctx, a.q.Deps, q, entry, ttl)
+	if err != nil {
+		return nil, nil, err
+	}
+	if hit != nil {
+		p.note(Hit, q.SQL, a.tables)
+		return hit, nil, nil
+	}
+	return p.miss(ctx, ri, gen, entry, store,
+		func(ctx context.Context) ([]byte, string, storeFunc, error) {
+			hit, store, err := p.probe(ctx, a.q.Deps, q, entry, ttl)
+			return hit, entry, store, err
+		})
+}
+
+// probe reads the stamps of a query and its entry: the payload on a hit,
+// the storeFunc of its result on a miss.
+func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, q Query, entry string, ttl time.Duration) ([]byte, storeFunc, error) {
 	set := p.newStampSet()
-	set.add(a.Deps, q.Args)
+	set.add(d, q.Args)
 	hit, err := set.read(ctx, entry)
 	if err != nil || hit != nil {
 		return hit, nil, err
 	}
-	ttl := q.TTL
-	if ttl <= 0 {
-		ttl = p.opts.TTL
-	}
-	return nil, func(ctx context.Context, result []byte) error {
-		return set.fill(ctx, entry, result, ttl)
+	return nil, func(ctx context.Context, result []byte) (bool, error) {
+		// stampSet.fill does not tell a dropped result from a stored one
+		// yet: both count as stored.
+		return true, set.fill(ctx, entry, result, ttl)
 	}, nil
 }
 
@@ -355,48 +521,6 @@ func resolveValue(v sqldeps.Value, args []driver.NamedValue) (any, bool) {
 		return a.Value, true
 	}
 	return nil, false
-}
-
-// canonical returns the canonical text of a value (see GranularPolicy).
-func canonical(v any) (string, bool) {
-	switch x := v.(type) {
-	case nil:
-		return "n", true
-	case int64:
-		return "i" + strconv.FormatInt(x, 10), true
-	case int:
-		return "i" + strconv.Itoa(x), true
-	case bool:
-		if x {
-			return "i1", true
-		}
-		return "i0", true
-	case float64:
-		return canonFloat(x), true
-	case string:
-		return canonText(x), true
-	case []byte:
-		return canonText(string(x)), true
-	}
-	return "", false
-}
-
-func canonFloat(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
-		return "i" + strconv.FormatInt(int64(f), 10)
-	}
-	return "f" + strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-func canonText(s string) string {
-	t := strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
-		return "i" + strconv.FormatInt(n, 10)
-	}
-	if f, err := strconv.ParseFloat(t, 64); err == nil {
-		return canonFloat(f)
-	}
-	return "s" + strings.ToLower(s)
 }
 
 // checksum hashes the keys and their values.

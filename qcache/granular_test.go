@@ -352,7 +352,7 @@ func TestGranularLostSchemeList(t *testing.T) {
 	g := newGEnv(t, store, qcache.GranularOptions{})
 	ctx := context.Background()
 	g.warm(t, selByUser, 1, 2)
-	if _, err := store.Delete(ctx, "qc:l:posts"); err != nil {
+	if _, err := store.Delete(ctx, "qc:l:{posts}"); err != nil {
 		t.Fatal(err)
 	}
 	g.exec(t, `UPDATE posts SET title = 'lost' WHERE id = 1`) // sees no scheme
@@ -490,7 +490,7 @@ func TestGranularSchemeExpiry(t *testing.T) {
 	g.expect(t, selByUser, 2, false)
 	g.expect(t, selByUser, 1, false)
 	g.expect(t, selByUser, 1, true)
-	if _, err := store.Get(ctx, "qc:l:posts"); err != nil {
+	if _, err := store.Get(ctx, "qc:l:{posts}"); err != nil {
 		t.Fatalf("scheme list not renewed: %v", err)
 	}
 

@@ -16,26 +16,43 @@ import (
 
 // InvalidateAll invalidates every cached query.
 func (p *GranularPolicy) InvalidateAll(ctx context.Context) error {
-	return (&keysInvalidation{p: p, keys: []string{p.global}}).Apply(ctx)
+	return p.globalInvalidation("").Apply(ctx)
 }
 
 // InvalidateTables invalidates every cached query reading one of tables.
 func (p *GranularPolicy) InvalidateTables(ctx context.Context, tables ...string) error {
-	inv := &keysInvalidation{p: p}
+	if len(tables) == 0 {
+		return nil
+	}
+	inv := &keysInvalidation{p: p, kind: InvalidateTable}
 	for _, t := range tables {
+		t = p.tableName(t)
+		inv.tables = append(inv.tables, t)
 		inv.keys = append(inv.keys, p.epochKey(t))
 	}
 	return inv.Apply(ctx)
 }
 
-// keysInvalidation deletes keys.
+// keysInvalidation deletes keys: table epochs, or the global one.
 type keysInvalidation struct {
-	p    *GranularPolicy
-	keys []string
+	p      *GranularPolicy
+	keys   []string
+	kind   EventKind // InvalidateTable or InvalidateGlobal, for events
+	sql    string    // the statement, for events ("" for the manual API)
+	tables []string  // for events
+}
+
+// globalInvalidation bumps the global epoch for the statement sql.
+func (p *GranularPolicy) globalInvalidation(sql string) *keysInvalidation {
+	return &keysInvalidation{p: p, keys: []string{p.global}, kind: InvalidateGlobal, sql: sql}
 }
 
 func (inv *keysInvalidation) Apply(ctx context.Context) error {
-	return inv.p.deleteStamps(ctx, inv.keys)
+	if err := inv.p.deleteStamps(ctx, inv.keys); err != nil {
+		return err
+	}
+	inv.p.noteInvalidation(inv.kind, inv.sql, inv.tables)
+	return nil
 }
 
 // Writes implements [Policy] without access to the connection: every write
@@ -48,27 +65,27 @@ func (p *GranularPolicy) Writes(ctx context.Context, q Query) (Invalidation, err
 func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (Invalidation, error) {
 	a, err := p.analyze(q.SQL)
 	if err != nil {
-		return &keysInvalidation{p: p, keys: []string{p.global}}, nil
+		return p.globalInvalidation(q.SQL), nil
 	}
 	switch a.Kind {
 	case sqldeps.KindSelect, sqldeps.KindOther:
 		return nil, nil
 	case sqldeps.KindInsert, sqldeps.KindUpdate, sqldeps.KindDelete:
 	default:
-		return &keysInvalidation{p: p, keys: []string{p.global}}, nil
+		return p.globalInvalidation(q.SQL), nil
 	}
 	if len(a.Tables) != 1 {
-		inv := &keysInvalidation{p: p}
+		if len(a.Tables) == 0 {
+			return p.globalInvalidation(q.SQL), nil
+		}
+		inv := &keysInvalidation{p: p, kind: InvalidateTable, sql: q.SQL, tables: a.Tables}
 		for _, t := range a.Tables {
 			inv.keys = append(inv.keys, p.epochKey(t), p.wholeKey(t))
-		}
-		if len(inv.keys) == 0 {
-			inv.keys = []string{p.global}
 		}
 		return inv, nil
 	}
 	t := a.Tables[0]
-	inv := &rowInvalidation{p: p, table: t, keys: []string{p.wholeKey(t)}}
+	inv := &rowInvalidation{p: p, sql: q.SQL, table: t, keys: []string{p.wholeKey(t)}}
 	list, err := p.opts.Store.Get(ctx, p.listKey(t))
 	if err != nil && !errors.Is(err, cachekit.ErrMiss) {
 		return nil, err
@@ -81,9 +98,8 @@ func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (In
 	if len(inv.schemes) == 0 {
 		return inv, nil // only whole-table readers: nothing row-level to find
 	}
-	if c == nil || p.dialect != sqldeps.SQLite {
-		// Row images need the connection, and (for now) SQLite's rowid and
-		// BEGIN IMMEDIATE: PostgreSQL writes bump the table epoch.
+	if c == nil {
+		// Row images need the connection.
 		inv.coarse = true
 		return inv, nil
 	}
@@ -94,6 +110,9 @@ func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (In
 				inv.cols = append(inv.cols, col)
 			}
 		}
+	}
+	if p.dialect == sqldeps.Postgres {
+		return p.writesPostgres(ctx, a, q, c, inv)
 	}
 	switch a.Kind {
 	case sqldeps.KindInsert:
@@ -198,6 +217,7 @@ const (
 // changes, or bumps the table's epoch.
 type rowInvalidation struct {
 	p       *GranularPolicy
+	sql     string // the statement, for events
 	table   string
 	list    string     // the scheme list when the write was planned
 	live    []string   // its live schemes
@@ -209,6 +229,16 @@ type rowInvalidation struct {
 	post    postKind // post-images still to read
 	commit  bool     // AfterWrite commits the transaction WritesConn opened
 	coarse  bool     // bump the table epoch
+
+	// PostgreSQL (see writesPostgres).
+	rw       *sqldeps.Rewrite
+	kind     sqldeps.Kind
+	pending  bool                // rows or checks still to come: until AfterWrite, Apply bumps the epoch
+	ended    bool                // ReturnedEnd was called
+	returned int                 // rows the rewritten statement returned
+	locked   map[string]struct{} // UPDATE: the rows the pre-image read locked, "tableoid:ctid" (RowIDs) or nil
+	nLocked  int                 // UPDATE: how many rows it locked
+	dropList bool                // Apply deletes the scheme list: a scheme column may be gone
 }
 
 var _ AfterWriter = (*rowInvalidation)(nil)
@@ -270,26 +300,12 @@ func (inv *rowInvalidation) images(ctx context.Context, where string, args []dri
 
 // addImage adds the stamps of one row image (values in inv.cols order).
 func (inv *rowInvalidation) addImage(vals []driver.Value) bool {
-	canon := make(map[string]string, len(inv.cols))
-	for i, c := range inv.cols {
-		cv, ok := canonical(vals[i])
-		if !ok {
-			return false
-		}
-		canon[c] = cv
-	}
-	for _, s := range inv.schemes {
-		vs := make([]string, len(s))
-		for i, c := range s {
-			vs[i] = canon[c]
-		}
-		inv.keys = append(inv.keys, inv.p.stampKey(inv.table, s, vs))
-	}
-	return true
+	return inv.addCanonImage(func(i int) (string, bool) { return canonical(vals[i]) })
 }
 
-// AfterWrite implements [AfterWriter]: it reads the post-images, and
-// commits the transaction WritesConn opened.
+// AfterWrite implements [AfterWriter]: it reads the post-images (SQLite)
+// or checks the rows returned (PostgreSQL), and commits the transaction
+// WritesConn opened.
 func (inv *rowInvalidation) AfterWrite(ctx context.Context, c Querier, err error) error {
 	ctx = context.WithoutCancel(ctx)
 	post := inv.post
@@ -300,6 +316,10 @@ func (inv *rowInvalidation) AfterWrite(ctx context.Context, c Querier, err error
 		inv.coarse = true
 	default:
 		inv.readPost(ctx, c, post)
+	}
+	if inv.pending {
+		inv.afterPostgres(ctx, c, err)
+		inv.pending = false
 	}
 	if !inv.commit {
 		return nil
@@ -361,8 +381,13 @@ func (inv *rowInvalidation) readPost(ctx context.Context, c Querier, post postKi
 func (inv *rowInvalidation) Apply(ctx context.Context) error {
 	p := inv.p
 	keys := inv.keys
-	if inv.post != postNone || inv.coarse {
+	if inv.dropList {
+		keys = append(keys, p.listKey(inv.table))
+	}
+	kind := InvalidateRows
+	if inv.post != postNone || inv.coarse || inv.pending {
 		keys = append(keys, p.epochKey(inv.table))
+		kind = InvalidateTable
 	} else {
 		// A reader may have added a scheme after the write was planned:
 		// its stamps were not computed, bump the epoch then.
@@ -371,14 +396,309 @@ func (inv *rowInvalidation) Apply(ctx context.Context) error {
 		list, err := p.opts.Store.Get(ctx, p.listKey(inv.table))
 		if err != nil && !errors.Is(err, cachekit.ErrMiss) {
 			keys = append(keys, p.epochKey(inv.table))
+			kind = InvalidateTable
 		} else if string(list) != inv.list {
 			for _, s := range liveSchemes(list, p.opts.Now()) {
 				if !slices.Contains(inv.live, s) {
 					keys = append(keys, p.epochKey(inv.table))
+					kind = InvalidateTable
 					break
 				}
 			}
 		}
 	}
-	return p.deleteStamps(ctx, keys)
+	if err := p.deleteStamps(ctx, keys); err != nil {
+		return err
+	}
+	p.noteInvalidation(kind, inv.sql, []string{inv.table})
+	return nil
+}
+
+var _ Returner = (*rowInvalidation)(nil)
+
+// writesPostgres plans a PostgreSQL write of one table with live schemes.
+// The statement runs rewritten with the scheme columns appended to its
+// RETURNING list: a DELETE returns the old images, an INSERT the new ones
+// (an upsert flags the rows it updated, whose old images are unknown: the
+// epoch is bumped then), an UPDATE the new ones, its old ones read before
+// by a SELECT … FOR UPDATE OF the target in the same transaction (opened
+// here outside one, committed by AfterWrite).
+func (p *GranularPolicy) writesPostgres(ctx context.Context, a *sqldeps.Query, q Query, c Querier, inv *rowInvalidation) (Invalidation, error) {
+	if a.Kind != sqldeps.KindInsert && len(a.Where) == 0 {
+		return inv, nil // matches no row
+	}
+	rw, err := sqldeps.RewritePostgres(q.SQL, inv.cols, p.opts.MaxImages)
+	if err != nil {
+		inv.coarse = true
+		return inv, nil
+	}
+	inv.kind = a.Kind
+	if a.Kind == sqldeps.KindUpdate {
+		if !c.InTx() {
+			// Lock the pre-images until the UPDATE has run: no other
+			// transaction changes them in between.
+			if err := c.ExecInner(ctx, "BEGIN"); err != nil {
+				inv.coarse = true
+				return inv, nil
+			}
+			inv.commit = true
+		}
+		if err := inv.preImages(ctx, c, rw, q.Args); err != nil {
+			if schemaError(err) {
+				// A scheme column may be gone: drop the list, so that the
+				// next write does not fail alike.
+				inv.dropList = true
+			}
+			if !inv.commit {
+				// The application's transaction is aborted, and the
+				// UPDATE, reading the same rows, would mostly fail alike.
+				if inv.dropList {
+					inv.p.deleteStamps(context.WithoutCancel(ctx), []string{inv.p.listKey(inv.table), inv.p.epochKey(inv.table)})
+				}
+				return nil, fmt.Errorf("qcache: read the rows the update changes: %w", err)
+			}
+			inv.commit = false
+			c.ExecInner(context.WithoutCancel(ctx), "ROLLBACK")
+			inv.coarse = true
+			return inv, nil
+		}
+		if inv.coarse {
+			return inv, nil // the original statement runs; AfterWrite commits
+		}
+	}
+	inv.rw = rw
+	inv.pending = true
+	return inv, nil
+}
+
+// preImages runs the pre-image read of an UPDATE and adds the stamps of
+// the rows it locks. More than MaxImages rows, or a value that cannot be
+// canonicalised, sets coarse.
+func (inv *rowInvalidation) preImages(ctx context.Context, c Querier, rw *sqldeps.Rewrite, args []driver.NamedValue) error {
+	pre := make([]driver.NamedValue, len(rw.PreImageArgs))
+	for i, n := range rw.PreImageArgs {
+		if n < 1 || n > len(args) || args[n-1].Name != "" {
+			inv.coarse = true
+			return nil
+		}
+		pre[i] = driver.NamedValue{Ordinal: i + 1, Value: args[n-1].Value}
+	}
+	rows, err := c.QueryInner(ctx, rw.PreImages, pre)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	types := columnTypeNames(rows)
+	dest := make([]driver.Value, len(rows.Columns()))
+	skip := 0
+	if rw.RowIDs {
+		skip = 2
+		inv.locked = map[string]struct{}{}
+	}
+	if len(dest) != skip+len(inv.cols) {
+		inv.coarse = true
+		return nil
+	}
+	for n := 0; ; n++ {
+		clear(dest)
+		if err := rows.Next(dest); err == io.EOF {
+			break
+		} else if err != nil {
+			return err
+		}
+		if n >= inv.p.opts.MaxImages {
+			inv.coarse = true
+			return nil
+		}
+		if rw.RowIDs {
+			oid, ok1 := dest[0].(int64)
+			ctid, ok2 := dest[1].(string)
+			if !ok1 || !ok2 {
+				inv.coarse = true
+				return nil
+			}
+			id := strconv.FormatInt(oid, 10) + ":" + ctid
+			if _, seen := inv.locked[id]; seen {
+				continue // the same row, joined more than once
+			}
+			inv.locked[id] = struct{}{}
+		}
+		inv.nLocked++
+		if !inv.addTypedImage(types[skip:], dest[skip:]) {
+			inv.coarse = true
+			return nil
+		}
+	}
+	return nil
+}
+
+// columnTypeNames returns the database type names of the columns of rows
+// ("" where the driver does not say).
+func columnTypeNames(rows driver.Rows) []string {
+	names := make([]string, len(rows.Columns()))
+	if t, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		for i := range names {
+			names[i] = t.ColumnTypeDatabaseTypeName(i)
+		}
+	}
+	return names
+}
+
+// addTypedImage adds the stamps of one PostgreSQL row image (values in
+// inv.cols order, with their database types).
+func (inv *rowInvalidation) addTypedImage(types []string, vals []driver.Value) bool {
+	return inv.addCanonImage(func(i int) (string, bool) { return pgCanonical(types[i], vals[i]) })
+}
+
+// addCanonImage adds the stamps of one row image whose i-th value (in
+// inv.cols order) canonicalises to canon(i); false when one does not.
+func (inv *rowInvalidation) addCanonImage(canon func(i int) (string, bool)) bool {
+	byCol := make(map[string]string, len(inv.cols))
+	for i, c := range inv.cols {
+		cv, ok := canon(i)
+		if !ok {
+			return false
+		}
+		byCol[c] = cv
+	}
+	for _, s := range inv.schemes {
+		vs := make([]string, len(s))
+		for i, c := range s {
+			vs[i] = byCol[c]
+		}
+		inv.keys = append(inv.keys, inv.p.stampKey(inv.table, s, vs))
+	}
+	return true
+}
+
+// Returning implements [Returner].
+func (inv *rowInvalidation) Returning() (string, int, bool) {
+	if inv.rw == nil || inv.coarse {
+		return "", 0, false
+	}
+	return inv.rw.Returning, inv.rw.Extra, true
+}
+
+// ReturnedRow implements [Returner]: the row is an old image (DELETE) or a
+// new one.
+func (inv *rowInvalidation) ReturnedRow(types []string, vals []driver.Value) {
+	inv.returned++
+	if inv.coarse {
+		return
+	}
+	if inv.returned > inv.p.opts.MaxImages || len(vals) != inv.rw.Extra || len(types) != len(vals) {
+		inv.coarse = true
+		return
+	}
+	if inv.rw.UpdatedFlag {
+		n := len(vals) - 1
+		if updated, ok := vals[n].(bool); !ok || updated {
+			inv.coarse = true // its old image is unknown
+			return
+		}
+		types, vals = types[:n], vals[:n]
+	}
+	if !inv.addTypedImage(types, vals) {
+		inv.coarse = true
+	}
+}
+
+// ReturnedEnd implements [Returner]. When the rewritten statement failed
+// for a reason of its own (a scheme column that no longer exists, say),
+// the table's scheme list is dropped with its epoch; outside the
+// application's transaction the application's statement then runs as
+// sent, inside one (which the failure aborted) the error is the
+// application's.
+func (inv *rowInvalidation) ReturnedEnd(ctx context.Context, err error) (rerun bool) {
+	inv.ended = true
+	if err == nil {
+		return false
+	}
+	inv.coarse = true
+	if !schemaError(err) {
+		return false
+	}
+	// Dropped now: inside a transaction the invalidation is queued, and
+	// the failed transaction will be rolled back.
+	inv.dropList = true
+	inv.p.deleteStamps(context.WithoutCancel(ctx), []string{inv.p.listKey(inv.table), inv.p.epochKey(inv.table)})
+	if inv.c.InTx() {
+		return false
+	}
+	if inv.commit {
+		// The UPDATE's transaction is aborted: end it, and let the
+		// statement run on its own.
+		inv.commit = false
+		if inv.c.ExecInner(context.WithoutCancel(ctx), "ROLLBACK") != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// schemaError reports whether err is a PostgreSQL error of class 42
+// (syntax error or access rule violation: an undefined column or table, a
+// missing privilege), raised before a statement changes anything.
+func schemaError(err error) bool {
+	var s interface{ SQLState() string }
+	return errors.As(err, &s) && strings.HasPrefix(s.SQLState(), "42")
+}
+
+// afterPostgres checks, once a rewritten statement has run, that its rows
+// were all seen and, for an UPDATE, that it changed exactly the rows whose
+// pre-images were read.
+func (inv *rowInvalidation) afterPostgres(ctx context.Context, c Querier, err error) {
+	switch {
+	case inv.coarse:
+		return
+	case !inv.ended || err != nil:
+		inv.coarse = true
+		return
+	case inv.kind != sqldeps.KindUpdate:
+		return
+	case inv.returned != inv.nLocked:
+		// A row committed by another transaction between the pre-image
+		// read and the UPDATE now matches, or a row locked no longer does.
+		inv.coarse = true
+		return
+	case inv.locked == nil || inv.nLocked == 0:
+		// The WHERE reads only the target row: every locked row still
+		// matches, so equal counts mean the same rows.
+		return
+	}
+	// With a FROM list or a subquery, a locked row may no longer match
+	// while another does: the rows still visible at the locked ctids are
+	// the locked rows the UPDATE did not change.
+	var b strings.Builder
+	b.WriteString("{")
+	for id := range inv.locked {
+		if b.Len() > 1 {
+			b.WriteString(",")
+		}
+		_, ctid, _ := strings.Cut(id, ":")
+		b.WriteString(`"` + ctid + `"`)
+	}
+	b.WriteString("}")
+	rows, qerr := c.QueryInner(ctx, inv.rw.CheckLocked, []driver.NamedValue{{Ordinal: 1, Value: b.String()}})
+	if qerr != nil {
+		inv.coarse = true
+		return
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 2)
+	for {
+		clear(dest)
+		if err := rows.Next(dest); err == io.EOF {
+			break
+		} else if err != nil {
+			inv.coarse = true
+			return
+		}
+		oid, _ := dest[0].(int64)
+		ctid, _ := dest[1].(string)
+		if _, ok := inv.locked[strconv.FormatInt(oid, 10)+":"+ctid]; ok {
+			inv.coarse = true
+			return
+		}
+	}
 }

@@ -341,9 +341,15 @@ func TestPostgresServedFromCache(t *testing.T) {
 		if e.read(t, `SELECT name FROM users WHERE id = $1`, int64(2)) {
 			t.Fatal("read of users after a write to users served from the cache")
 		}
+		// A write to user 2's post keeps user 1's posts cached (row
+		// granularity); a write to one of user 1's posts does not.
 		e.exec(t, `UPDATE posts SET status = 'x' WHERE id = $1`, int64(3))
+		if !e.read(t, q, int64(1)) {
+			t.Fatal("write to another user's post invalidated user 1's posts")
+		}
+		e.exec(t, `UPDATE posts SET status = 'x' WHERE id = $1`, int64(1))
 		if e.read(t, q, int64(1)) {
-			t.Fatal("read after a write to posts served from the cache")
+			t.Fatal("read after a write to one of its posts served from the cache")
 		}
 		if !e.read(t, q, int64(1)) {
 			t.Fatal("refilled read reached the database")

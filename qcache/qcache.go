@@ -25,12 +25,28 @@ type Query struct {
 	TTL time.Duration
 }
 
-// Fill stores the encoded result of a query that missed. The wrapper calls
-// it at most once, after the application has read every row, with the
-// result encoded by the wrapper; it may never call it (rows closed early,
-// an error while reading, a result too large or not encodable). Its error
-// is reported to [Options.OnError] and never to the application.
-type Fill func(ctx context.Context, result []byte) error
+// Fill completes a miss that [Policy.Lookup] reported. The wrapper calls
+// it exactly once for every Fill it receives:
+//
+//   - with the result encoded by the wrapper and a nil abandoned, once the
+//     application has read every row (when it closes the rows early, the
+//     wrapper reads the rest itself, up to [Options.MaxRows]);
+//   - with a nil result and a non-nil abandoned saying why the result is
+//     not offered to the cache: the query or the reading of its rows failed
+//     (that error), the result has more rows than MaxRows (an error
+//     wrapping [ErrResultTooLarge]), a value the encoding does not know,
+//     several result sets, or a query inside a transaction.
+//
+// A policy may hold something for the miss until then (other readers of
+// the same entry waiting for it, a lease in the store) and must release it
+// in either case. Fill is called on the goroutine that reads the rows, with
+// the query's context. Its error is reported to [Options.OnError] and never
+// to the application.
+type Fill func(ctx context.Context, result []byte, abandoned error) error
+
+// ErrResultTooLarge is wrapped by the abandoned error a [Fill] receives when
+// the result has more rows than [Options.MaxRows].
+var ErrResultTooLarge = errors.New("qcache: result larger than Options.MaxRows")
 
 // Invalidation is what a statement invalidates. The wrapper applies it
 // after the statement has run, outside a transaction, or right after Commit
@@ -99,7 +115,43 @@ type ctxKey int
 const (
 	bypassKey ctxKey = iota
 	ttlKey
+	cacheKey
 )
+
+// CacheOptions are the per-query controls of [Cache].
+type CacheOptions struct {
+	// TTL is the lifetime of the results stored, as with [WithTTL]. Zero
+	// keeps the default: the smallest TTL of the profiles of the tables
+	// read, else the policy's TTL.
+	TTL time.Duration
+
+	// Lock takes the dog-pile lock across processes on a miss (see
+	// GranularOptions.Lock): the process holding the entry's lease runs the
+	// query while the others wait for its result.
+	Lock bool
+}
+
+// Cache returns a context under which queries opt in to the cache: a
+// policy with table profiles (GranularOptions.Tables,
+// TableOptions.Tables) caches their results even when a table they read
+// has no profile. A policy without profiles caches every cacheable read
+// anyway, and then Cache only sets TTL and Lock. Queries the policy cannot
+// cache (volatile functions, locking reads, unparseable SQL) stay
+// uncached, and [Bypass] wins over Cache.
+func Cache(ctx context.Context, opts CacheOptions) context.Context {
+	ctx = context.WithValue(ctx, cacheKey, opts)
+	if opts.TTL > 0 {
+		ctx = context.WithValue(ctx, ttlKey, opts.TTL)
+	}
+	return ctx
+}
+
+// cacheOptionsOf returns the options of [Cache] in ctx, and whether ctx
+// opts in.
+func cacheOptionsOf(ctx context.Context) (CacheOptions, bool) {
+	o, ok := ctx.Value(cacheKey).(CacheOptions)
+	return o, ok
+}
 
 // Bypass returns a context under which queries skip the cache: they are
 // neither served from it nor stored in it. Writes still invalidate.
@@ -214,4 +266,47 @@ type ConnPolicy interface {
 // otherwise.
 type AfterWriter interface {
 	AfterWrite(ctx context.Context, c Querier, err error) error
+}
+
+// Returner is implemented by an [Invalidation] that learns the rows its
+// statement changes from the statement's own result (PostgreSQL's
+// RETURNING). When Returning reports ok, the wrapper runs query instead of
+// the application's statement, with the same arguments, through the inner
+// connection's driver.QueryerContext; it passes the last extra columns of
+// every row to ReturnedRow and hides them from the application. For an
+// Exec the wrapper reads every row and returns a driver.Result whose
+// RowsAffected is their number (LastInsertId returns an error, as pgx's
+// does); for a Query it returns the rows without the extra columns, and
+// reads the rows the application leaves unread when it closes them (the
+// database has run the whole statement anyway).
+//
+// ReturnedEnd is called exactly once after Returning reported ok, with nil
+// once every row has been read, or with the error that ended the statement
+// or the reading (the invalidation must then assume the worst); the
+// wrapper then calls AfterWrite when the invalidation is an [AfterWriter],
+// for a write sent through Query also inside a transaction, and applies or
+// queues the invalidation. When the inner connection lacks QueryContext,
+// ReturnedEnd receives an error and the application's statement runs as
+// sent; it runs as sent as well when QueryContext itself failed and
+// ReturnedEnd asks for it (rerun: the rewritten statement failed before it
+// changed anything, for a reason of its own, such as a column that no
+// longer exists).
+type Returner interface {
+	Invalidation
+
+	// Returning returns the statement to run and the number of columns it
+	// adds at the end of every row; ok false runs the application's
+	// statement as sent.
+	Returning() (query string, extra int, ok bool)
+
+	// ReturnedRow receives the extra columns of one row, with their
+	// database type names (driver.RowsColumnTypeDatabaseTypeName; empty
+	// when the driver does not say). The wrapper reuses both slices after
+	// the call.
+	ReturnedRow(types []string, vals []driver.Value)
+
+	// ReturnedEnd ends the rows, with nil when all of them were read. rerun
+	// asks the wrapper to run the application's statement as sent; it is
+	// honoured only for an error of QueryContext.
+	ReturnedEnd(ctx context.Context, err error) (rerun bool)
 }

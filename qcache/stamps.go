@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -44,20 +45,46 @@ func (s *stampStore) recover(ctx context.Context) error {
 	if _, err := s.store.Delete(ctx, s.global); err != nil {
 		return err
 	}
+	s.cover(lost)
+	return nil
+}
+
+// cover records that a global epoch bump made the first lost failed
+// invalidations harmless.
+func (s *stampStore) cover(lost uint64) {
 	for {
 		c := s.covered.Load()
 		if c >= lost || s.covered.CompareAndSwap(c, lost) {
-			return nil
+			return
 		}
 	}
 }
 
 // deleteStamps deletes stamps (an invalidation). On failure, lookups stop
-// serving from the cache until the global epoch has been bumped.
+// serving from the cache until the global epoch has been bumped. While an
+// earlier failure is not covered yet, the global epoch is deleted with
+// the stamps: a process that only writes records its lost invalidations
+// with its next successful one, not only at its next lookup.
+//
+// NOTE: another process sharing the store does not know of a failure
+// until this one has bumped the global epoch (at its next lookup or
+// write), and may serve the entries the lost invalidation covered until
+// then (or until they expire, if this process never reaches the store
+// again). A delete that timed out on a connection that stayed up still
+// reaches the server when it answers again (it was sent); a delete that
+// never left (broken connection) is the one that opens this window.
 func (s *stampStore) deleteStamps(ctx context.Context, keys []string) error {
+	lost := s.lost.Load()
+	pending := lost != s.covered.Load()
+	if pending {
+		keys = append(slices.Clip(keys), s.global)
+	}
 	if _, err := s.store.Delete(ctx, keys...); err != nil {
 		s.lost.Add(1)
 		return err
+	}
+	if pending {
+		s.cover(lost)
 	}
 	return nil
 }

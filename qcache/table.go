@@ -35,6 +35,24 @@ type TableOptions struct {
 
 	// Prefix starts every key the policy writes. Default: "qcache:".
 	Prefix string
+
+	// Tables are the profiles of automatic caching, by table name as Reads
+	// spells it; see [GranularOptions].Tables. Default: nil, every read
+	// that Reads calls cacheable is cached.
+	Tables map[string]TableProfile
+
+	// Lock takes the dog-pile lock across processes on every miss; see
+	// [GranularOptions].Lock. Default: false.
+	Lock bool
+
+	// LockWait bounds how long a miss waits for another read of the same
+	// entry to fill it; see [GranularOptions].LockWait. Default:
+	// DefaultLockWait.
+	LockWait time.Duration
+
+	// Observer receives an [Event] for every read and every invalidation.
+	// Default: nil, only the counters of [TablePolicy.Stats].
+	Observer Observer
 }
 
 // DefaultTTL is the default for [TableOptions.TTL].
@@ -59,6 +77,7 @@ const DefaultTTL = 10 * time.Minute
 type TablePolicy struct {
 	opts TableOptions
 	stampStore
+	reader
 }
 
 var _ Policy = (*TablePolicy)(nil)
@@ -84,32 +103,86 @@ func NewTablePolicy(opts TableOptions) (*TablePolicy, error) {
 	}
 	p := &TablePolicy{opts: opts}
 	p.init(opts.Store, opts.Prefix)
+	if err := p.initReader(readConfig{
+		name: "TableOptions", store: opts.Store, ttl: opts.TTL, tables: opts.Tables,
+		lock: opts.Lock, lockWait: opts.LockWait, observer: opts.Observer,
+	}); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
+
+// Stats returns a snapshot of the policy's counters.
+func (p *TablePolicy) Stats() Stats { return p.stats() }
 
 func (p *TablePolicy) tableKey(table string) string { return p.opts.Prefix + "t:" + table }
 
 // Lookup implements [Policy]. It reads (creating when absent) the stamps of
-// the query's tables, then the entry stored under them.
+// the query's tables, then the entry stored under them. A read that misses
+// waits for a concurrent fill of the same entry (see TableOptions.LockWait
+// and Lock).
 func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error) {
 	tables, ok := p.opts.Reads(q.SQL)
 	if !ok {
+		p.noteUncached(ReasonNotCacheable, q.SQL, tables, nil)
+		return nil, nil, nil
+	}
+	tables = slices.Clone(tables)
+	slices.Sort(tables)
+	tables = slices.Compact(tables)
+	ttl, lock, ok := p.plan(ctx, q, p.autoPlan(tables, OpFetch))
+	if !ok {
+		p.noteUncached(ReasonNotOptedIn, q.SQL, tables, nil)
 		return nil, nil, nil
 	}
 	if err := p.recover(ctx); err != nil {
 		return nil, nil, err
 	}
-	tables = slices.Clone(tables)
-	slices.Sort(tables)
-	tables = slices.Compact(tables)
 	keys := make([]string, 0, len(tables)+1)
 	keys = append(keys, p.global)
 	for _, t := range tables {
 		keys = append(keys, p.tableKey(t))
 	}
+	ri := readInfo{sql: q.SQL, tables: tables, lock: lock, bucket: bucketOf(q.SQL)}
+	gen := p.generation(ri)
+	hit, key, store, err := p.probe(ctx, q, keys, ttl)
+	switch {
+	case err != nil:
+		return p.lookupError(q, tables, err)
+	case hit != nil:
+		p.note(Hit, q.SQL, tables)
+		return hit, nil, nil
+	}
+	return p.miss(ctx, ri, gen, key, store,
+		func(ctx context.Context) ([]byte, string, storeFunc, error) {
+			return p.probe(ctx, q, keys, ttl)
+		})
+}
+
+// lookupError ends a Lookup whose probe failed: a query with an argument
+// the entry key cannot encode is not cacheable; other errors are the
+// store's.
+func (p *TablePolicy) lookupError(q Query, tables []string, err error) ([]byte, Fill, error) {
+	var argErr *argError
+	if errors.As(err, &argErr) {
+		p.noteUncached(ReasonNotCacheable, q.SQL, tables, argErr.err)
+		return nil, nil, nil
+	}
+	return nil, nil, err
+}
+
+// argError is an argument the entry key cannot encode.
+type argError struct{ err error }
+
+func (e *argError) Error() string { return "qcache: entry key: " + e.err.Error() }
+
+// probe reads the stamps under keys (creating the missing ones) and the
+// entry stored under them: the payload on a hit, the entry key and the
+// storeFunc of the result on a miss.
+func (p *TablePolicy) probe(ctx context.Context, q Query, keys []string, ttl time.Duration) ([]byte, string, storeFunc, error) {
 	stamps, err := p.stamps(ctx, keys, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	pairs := make([]string, 0, 2*len(keys))
 	for i, k := range keys {
@@ -117,20 +190,16 @@ func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error)
 	}
 	key, err := p.entryKey(q, pairs...)
 	if err != nil {
-		return nil, nil, nil // arguments of a type we cannot hash: uncached
+		return nil, "", nil, &argError{err} // arguments of a type we cannot hash: uncached
 	}
 	val, err := p.opts.Store.Get(ctx, key)
 	switch {
 	case err == nil:
-		return val, nil, nil
+		return val, key, nil, nil
 	case !errors.Is(err, cachekit.ErrMiss):
-		return nil, nil, err
+		return nil, "", nil, err
 	}
-	ttl := q.TTL
-	if ttl <= 0 {
-		ttl = p.opts.TTL
-	}
-	fill := func(ctx context.Context, result []byte) error {
+	return nil, key, func(ctx context.Context, result []byte) (bool, error) {
 		// The query ran after the stamps were read. If a write invalidated
 		// one of its tables meanwhile, the result may predate the write: do
 		// not store it. The check and the Set are not atomic, and need not
@@ -138,14 +207,13 @@ func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error)
 		// under a key that no reader computes any more.
 		now, err := p.stamps(ctx, keys, false)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !slices.Equal(now, stamps) {
-			return nil
+			return false, nil
 		}
-		return p.opts.Store.Set(ctx, key, result, ttl)
-	}
-	return nil, fill, nil
+		return true, p.opts.Store.Set(ctx, key, result, ttl)
+	}, nil
 }
 
 // Writes implements [Policy].
@@ -153,41 +221,59 @@ func (p *TablePolicy) Writes(_ context.Context, q Query) (Invalidation, error) {
 	tables, known := p.opts.Writes(q.SQL)
 	switch {
 	case !known:
-		return tableInvalidation{p: p, keys: []string{p.global}}, nil
+		return p.invalidation(q.SQL, nil), nil
 	case len(tables) == 0:
 		return nil, nil
 	}
-	keys := make([]string, len(tables))
-	for i, t := range tables {
-		keys[i] = p.tableKey(t)
-	}
-	return tableInvalidation{p: p, keys: keys}, nil
+	return p.invalidation(q.SQL, tables), nil
 }
 
 // InvalidateTables invalidates every cached query reading one of tables.
 func (p *TablePolicy) InvalidateTables(ctx context.Context, tables ...string) error {
-	keys := make([]string, len(tables))
-	for i, t := range tables {
-		keys[i] = p.tableKey(t)
+	if len(tables) == 0 {
+		return nil
 	}
-	return tableInvalidation{p: p, keys: keys}.Apply(ctx)
+	return p.invalidation("", tables).Apply(ctx)
 }
 
 // InvalidateAll invalidates every cached query.
 func (p *TablePolicy) InvalidateAll(ctx context.Context) error {
-	return tableInvalidation{p: p, keys: []string{p.global}}.Apply(ctx)
+	return p.invalidation("", nil).Apply(ctx)
+}
+
+// invalidation returns the invalidation of tables, or of everything when
+// tables is nil, after the statement sql.
+func (p *TablePolicy) invalidation(sql string, tables []string) tableInvalidation {
+	if tables == nil {
+		return tableInvalidation{p: p, sql: sql, keys: []string{p.global}}
+	}
+	keys := make([]string, len(tables))
+	for i, t := range tables {
+		keys[i] = p.tableKey(t)
+	}
+	return tableInvalidation{p: p, sql: sql, tables: tables, keys: keys}
 }
 
 // tableInvalidation deletes stamps.
 type tableInvalidation struct {
-	p    *TablePolicy
-	keys []string
+	p      *TablePolicy
+	sql    string   // the statement that wrote, for events
+	tables []string // nil: everything
+	keys   []string
 }
 
 // Apply deletes the stamps. On failure, lookups stop serving from the cache
 // until the global epoch has been bumped.
 func (inv tableInvalidation) Apply(ctx context.Context) error {
-	return inv.p.deleteStamps(ctx, inv.keys)
+	if err := inv.p.deleteStamps(ctx, inv.keys); err != nil {
+		return err
+	}
+	kind := InvalidateTable
+	if inv.tables == nil {
+		kind = InvalidateGlobal
+	}
+	inv.p.noteInvalidation(kind, inv.sql, inv.tables)
+	return nil
 }
 
 // stamps returns the stamps under keys. With create, an absent stamp is

@@ -24,15 +24,24 @@ var pgVolatile = map[string]bool{
 	"pg_advisory_lock": true, "pg_try_advisory_lock": true, "dblink": true,
 }
 
-func analyzePostgres(sql string) (*Query, error) {
+// pgParseOne parses sql, which must hold exactly one statement, and
+// returns the tree and the statement.
+func pgParseOne(sql string) (*pg.ParseResult, *pg.Node, error) {
 	res, err := pg.Parse(sql)
 	if err != nil {
-		return nil, unsupported("postgres: %v", err)
+		return nil, nil, unsupported("postgres: %v", err)
 	}
 	if len(res.Stmts) != 1 {
-		return nil, unsupported("postgres: %d statements", len(res.Stmts))
+		return nil, nil, unsupported("postgres: %d statements", len(res.Stmts))
 	}
-	root := res.Stmts[0].Stmt
+	return res, res.Stmts[0].Stmt, nil
+}
+
+func analyzePostgres(sql string) (*Query, error) {
+	_, root, err := pgParseOne(sql)
+	if err != nil {
+		return nil, err
+	}
 	reason := ""
 	walkPB(root.ProtoReflect(), func(m protoreflect.Message) bool {
 		if reason != "" {
@@ -54,6 +63,21 @@ func analyzePostgres(sql string) (*Query, error) {
 		}
 		return true
 	})
+	// A write with a data-modifying WITH writes tables beyond its target.
+	var with *pg.WithClause
+	switch {
+	case root.GetInsertStmt() != nil:
+		with = root.GetInsertStmt().WithClause
+	case root.GetUpdateStmt() != nil:
+		with = root.GetUpdateStmt().WithClause
+	case root.GetDeleteStmt() != nil:
+		with = root.GetDeleteStmt().WithClause
+	}
+	for _, c := range with.GetCtes() {
+		if c.GetCommonTableExpr().GetCtequery().GetSelectStmt() == nil {
+			return nil, unsupported("postgres: data-modifying WITH")
+		}
+	}
 	switch {
 	case root.GetSelectStmt() != nil:
 		ir, err := pgSelect(root.GetSelectStmt())

@@ -8,3 +8,9 @@ package sqldeps
 func analyzePostgres(string) (*Query, error) {
 	return nil, unsupported("postgres: built without cgo, no parser")
 }
+
+// RewritePostgres needs the PostgreSQL parser: without cgo it returns an
+// error wrapping ErrUnsupported.
+func RewritePostgres(string, []string, int) (*Rewrite, error) {
+	return nil, unsupported("postgres: built without cgo, no parser")
+}
