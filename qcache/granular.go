@@ -48,6 +48,20 @@ type GranularOptions struct {
 	// Default: DefaultSchemeTTL.
 	SchemeTTL time.Duration
 
+	// DegradeWrites lets a write run when the store cannot be read to plan
+	// its invalidation (the store is down or times out). By default such a
+	// write is refused with the store's error (wrapping
+	// cachekit.ErrUnavailable for a store that is down) before it reaches
+	// the database, so that no write ever escapes the cache's notice: the
+	// database stays consistent with every cache that shares the store,
+	// at the price of writes while the store is down. With DegradeWrites,
+	// the write runs and then bumps its table's epoch; when that fails too,
+	// this policy stops serving from the cache until it has bumped the
+	// global epoch, but another process sharing the store may serve the
+	// table's entries filled before the write until then (or until they
+	// expire, TTL). Choose it when writes matter more than that window.
+	DegradeWrites bool
+
 	// MaxImages is the largest number of rows whose images a write reads
 	// to invalidate row by row; a write touching more bumps the table's
 	// epoch instead. Default: DefaultMaxImages.
@@ -234,9 +248,9 @@ const (
 // On PostgreSQL a write runs as a query through the inner connection's
 // QueryContext, also when the application prepared it; an Exec's result
 // then has no LastInsertId (pgx has none either). An UPDATE outside a
-// transaction runs inside one the policy opens with BEGIN: a transaction
-// opened by sending BEGIN through the connection without the wrapper
-// seeing it would be committed early. The pre-image read of an UPDATE
+// transaction runs inside one the policy opens with BEGIN (the wrapper
+// tracks BEGIN sent as SQL text, so an UPDATE inside such a transaction
+// uses it instead). The pre-image read of an UPDATE
 // selects ctid when its WHERE reads more than the target row, which fails
 // on a view, and it needs the SELECT privilege on the scheme columns:
 // inside the application's transaction such a failure is returned. Text
@@ -248,7 +262,18 @@ const (
 //
 // Rows changed by triggers, foreign-key actions or a table-level ON
 // CONFLICT REPLACE clause are not seen (as with [TablePolicy], a write's
-// other tables are not known). On SQLite, an UPDATE that changes a row's
+// other tables are not known), nor writes that do not go through the
+// wrapper; a query of a view depends on the view's name, not on its base
+// tables, so writes to the base tables do not invalidate it.
+//
+// A store that fails: a read whose stamps cannot be read runs uncached; a
+// write whose invalidation cannot be planned is refused (see
+// DegradeWrites); an invalidation that fails after its write keeps this
+// policy from serving anything until it has bumped the global epoch. A
+// process partitioned from a store that other processes still reach can
+// lose an invalidation those processes do not hear of: they may serve the
+// entries it covered until the writer reaches the store again (its next
+// read or write bumps the global epoch first) or the entries expire. On SQLite, an UPDATE that changes a row's
 // rowid bumps the table epoch (its post-image is missing), unless another
 // row takes the old rowid in the same statement.
 type GranularPolicy struct {

@@ -88,7 +88,11 @@ func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (In
 	inv := &rowInvalidation{p: p, sql: q.SQL, table: t, keys: []string{p.wholeKey(t)}}
 	list, err := p.opts.Store.Get(ctx, p.listKey(t))
 	if err != nil && !errors.Is(err, cachekit.ErrMiss) {
-		return nil, err
+		if !p.opts.DegradeWrites {
+			return nil, fmt.Errorf("qcache: plan the invalidation of a write to %s: %w", t, err)
+		}
+		inv.coarse = true
+		return inv, nil
 	}
 	inv.list = string(list)
 	inv.live = liveSchemes(list, p.opts.Now())

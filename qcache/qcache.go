@@ -61,9 +61,9 @@ type Invalidation interface {
 }
 
 // Policy decides what the wrapper caches and what each write invalidates.
-// It is the seam between the driver mechanics (this package) and the
-// dependency tracking (table stamps now, row-level stamps from the SQL
-// dependency extractor later). Implementations are safe for concurrent use.
+// It is the seam between the driver mechanics (the wrapper) and the
+// dependency tracking ([GranularPolicy]'s row-level stamps, [TablePolicy]'s
+// table stamps). Implementations are safe for concurrent use.
 type Policy interface {
 	// Lookup is called before a read that may be served from the cache. It
 	// returns the cached encoded result on a hit; on a miss of a cacheable
@@ -71,6 +71,8 @@ type Policy interface {
 	// returns nil, nil (the wrapper then treats the query as a possible
 	// write and calls Writes). An error means the cache cannot be consulted:
 	// the wrapper reports it to Options.OnError and runs the query uncached.
+	// On a miss, Lookup may wait (bounded, see GranularOptions.LockWait)
+	// for another reader's fill of the same query: the dog-pile lock.
 	Lookup(ctx context.Context, q Query) (hit []byte, fill Fill, err error)
 
 	// Writes is called before every statement that is not served from the
@@ -241,8 +243,9 @@ type Querier interface {
 	// end it in AfterWrite).
 	ExecInner(ctx context.Context, query string) error
 
-	// InTx reports whether the connection is in a transaction opened
-	// through database/sql.
+	// InTx reports whether the connection is in a transaction: opened
+	// through database/sql, or by a statement sent as SQL text (BEGIN,
+	// START TRANSACTION, SQLite's SAVEPOINT outside a transaction).
 	InTx() bool
 }
 
@@ -260,7 +263,8 @@ type ConnPolicy interface {
 // statement, on the same connection and before any Commit, with the
 // statement's error. Outside a transaction it is always called (for a write
 // sent through Query, when its rows are closed); inside one, a write sent
-// through Query does not call it, and the invalidation must then assume
+// through Query calls it only when the invalidation is a [Returner] (when
+// its rows are closed), and an invalidation that is not must then assume
 // the worst. An error it returns is returned to the application for an
 // Exec whose statement succeeded, and reported to Options.OnError
 // otherwise.
