@@ -47,6 +47,8 @@ test:
 	CGO_ENABLED=0 $(GO) test -count=1 $(PUREGO_PKGS) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	echo "==> go test ./... in bench/"; \
 	(cd bench && $(GO) test -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	echo "==> go test -race -count=1 ./... in examples/orm/"; \
+	(cd examples/orm && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	if [ "$$rc" -ne 0 ]; then echo "make test: FAILED"; else echo "make test: ok"; fi; \
 	exit $$rc
 
@@ -58,16 +60,17 @@ fmt-check:
 	if [ -n "$$out" ]; then printf 'gofmt: not formatted (run gofmt -w):\n%s\n' "$$out"; exit 1; fi
 
 vet:
-	@echo "==> go vet ./... (and the bench module)"
+	@echo "==> go vet ./... (and the bench and examples/orm modules)"
 	@$(GO) vet ./...
 	@cd bench && $(GO) vet ./...
+	@cd examples/orm && $(GO) vet ./...
 
 # staticcheck is a tool of the separate module in tools/ (it needs a newer go directive than
-# the library's); `go tool -n` builds it if needed and prints the binary's path. It runs here,
-# at the root, on the main module only.
+# the library's); `go tool -n` builds it if needed and prints the binary's path. It runs on
+# the main module and on examples/orm.
 staticcheck:
-	@echo "==> staticcheck ./..."
-	@staticcheck=$$(cd tools && $(GO) tool -n staticcheck); "$$staticcheck" ./...
+	@echo "==> staticcheck ./... (and examples/orm)"
+	@staticcheck=$$(cd tools && $(GO) tool -n staticcheck); "$$staticcheck" ./... && (cd examples/orm && "$$staticcheck" ./...)
 
 test-short:
 	env -u CACHEKIT_REQUIRE_SERVERS $(GO) test -short ./...

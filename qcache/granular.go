@@ -68,6 +68,10 @@ type GranularOptions struct {
 	MaxImages int
 
 	// Prefix starts every key the policy writes. Default: "qc:".
+	// Keys name tables and SQL text, not the database: policies of
+	// different databases (or PostgreSQL schemas reached through
+	// search_path, as per-tenant schemas are) that share a store must
+	// have different prefixes, or they serve each other's results.
 	Prefix string
 
 	// Now is the clock of scheme deadlines. Default: time.Now.
@@ -212,8 +216,11 @@ const (
 // SELECT, REPLACE or ON CONFLICT, a multi-row INSERT; on PostgreSQL a
 // statement with a WITH clause or WHERE CURRENT OF, an upsert that
 // updated, an UPDATE that did not change exactly the rows it locked), the
-// table's epoch is bumped instead; statements the extractor cannot read
-// (a data-modifying WITH among them) bump the global epoch.
+// table's epoch is bumped instead. A write the extractor cannot read
+// (on SQLite RETURNING, ON CONFLICT upserts, INSERT OR REPLACE) bumps the
+// epoch of the table its leading keywords name (INSERT INTO t, UPDATE t,
+// DELETE FROM t, REPLACE INTO t); any other statement it cannot read (a
+// data-modifying WITH among them) bumps the global epoch.
 //
 // # Canonical values
 //
@@ -242,8 +249,9 @@ const (
 // # Caveats
 //
 // On SQLite, an INSERT or UPDATE sent through Query inside a transaction
-// bumps the table epoch (its post-images are not read), and sqldeps does
-// not read RETURNING yet: such statements bump the global epoch.
+// bumps the table epoch (its post-images are not read), and so does every
+// write with RETURNING or an upsert (GORM's Create): the SQLite grammar
+// does not read them.
 //
 // On PostgreSQL a write runs as a query through the inner connection's
 // QueryContext, also when the application prepared it; an Exec's result

@@ -503,3 +503,39 @@ func TestGranularSchemeExpiry(t *testing.T) {
 	g.exec(t, `UPDATE posts SET title = 'g' WHERE id = 1`) // user 1: skipped
 	g.expect(t, selByUser, 1, false)
 }
+
+// A write the SQLite grammar cannot read (RETURNING, an upsert, as GORM
+// sends them) invalidates its own table, and leaves the others cached.
+func TestGranularUnreadWriteBumpsItsTable(t *testing.T) {
+	g := newGEnv(t, nil, qcache.GranularOptions{})
+	if _, err := g.plain.Exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.plain.Exec(`INSERT INTO users (id, name) VALUES (1, 'ann'), (2, 'bob')`); err != nil {
+		t.Fatal(err)
+	}
+	const selUser = `SELECT name FROM users WHERE id = ?`
+	for _, w := range []struct {
+		sql  string
+		args []any
+	}{
+		{"INSERT INTO `posts` (`user_id`,`title`) VALUES (?,?) RETURNING `id`", []any{1, "r1"}},
+		{`INSERT INTO posts (id, user_id, title) VALUES (1, 1, 'up') ON CONFLICT (id) DO UPDATE SET title = excluded.title`, nil},
+		{`INSERT OR REPLACE INTO posts (id, user_id, title) VALUES (2, 1, 'rep')`, nil},
+		{`DELETE FROM posts WHERE title = 'r1' RETURNING id`, nil},
+	} {
+		g.warm(t, selByUser, 1)
+		g.warm(t, selUser, 1)
+		rows, err := g.db.Query(w.sql, w.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", w.sql, err)
+		}
+		for rows.Next() {
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		g.expect(t, selByUser, 1, false) // compared with the database
+		g.expect(t, selUser, 1, true)
+	}
+}

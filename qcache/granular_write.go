@@ -65,6 +65,12 @@ func (p *GranularPolicy) Writes(ctx context.Context, q Query) (Invalidation, err
 func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (Invalidation, error) {
 	a, err := p.analyze(q.SQL)
 	if err != nil {
+		if t, ok := writeTarget(p.dialect, q.SQL); ok {
+			// A write of syntax the extractor does not read: its table
+			// is known, its rows are not.
+			return &keysInvalidation{p: p, kind: InvalidateTable, sql: q.SQL, tables: []string{t},
+				keys: []string{p.epochKey(t), p.wholeKey(t)}}, nil
+		}
 		return p.globalInvalidation(q.SQL), nil
 	}
 	switch a.Kind {

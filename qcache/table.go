@@ -34,6 +34,10 @@ type TableOptions struct {
 	TTL time.Duration
 
 	// Prefix starts every key the policy writes. Default: "qcache:".
+	// Keys name tables and SQL text, not the database: policies of
+	// different databases (or PostgreSQL schemas reached through
+	// search_path, as per-tenant schemas are) that share a store must
+	// have different prefixes, or they serve each other's results.
 	Prefix string
 
 	// Tables are the profiles of automatic caching, by table name as Reads
