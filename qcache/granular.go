@@ -220,7 +220,9 @@ const (
 // (on SQLite RETURNING, ON CONFLICT upserts, INSERT OR REPLACE) bumps the
 // epoch of the table its leading keywords name (INSERT INTO t, UPDATE t,
 // DELETE FROM t, REPLACE INTO t); any other statement it cannot read (a
-// data-modifying WITH among them) bumps the global epoch.
+// data-modifying WITH among them) bumps the global epoch. TRUNCATE bumps
+// the epochs of its tables; DDL bumps the global epoch (it may rename,
+// drop or redefine what other tables and views read).
 //
 // # Canonical values
 //

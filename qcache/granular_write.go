@@ -42,6 +42,16 @@ type keysInvalidation struct {
 	tables []string  // for events
 }
 
+// tablesInvalidation bumps the epochs (and deletes the whole-table stamps)
+// of tables for the statement sql.
+func (p *GranularPolicy) tablesInvalidation(sql string, tables []string) *keysInvalidation {
+	inv := &keysInvalidation{p: p, kind: InvalidateTable, sql: sql, tables: tables}
+	for _, t := range tables {
+		inv.keys = append(inv.keys, p.epochKey(t), p.wholeKey(t))
+	}
+	return inv
+}
+
 // globalInvalidation bumps the global epoch for the statement sql.
 func (p *GranularPolicy) globalInvalidation(sql string) *keysInvalidation {
 	return &keysInvalidation{p: p, keys: []string{p.global}, kind: InvalidateGlobal, sql: sql}
@@ -68,8 +78,7 @@ func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (In
 		if t, ok := writeTarget(p.dialect, q.SQL); ok {
 			// A write of syntax the extractor does not read: its table
 			// is known, its rows are not.
-			return &keysInvalidation{p: p, kind: InvalidateTable, sql: q.SQL, tables: []string{t},
-				keys: []string{p.epochKey(t), p.wholeKey(t)}}, nil
+			return p.tablesInvalidation(q.SQL, []string{t}), nil
 		}
 		return p.globalInvalidation(q.SQL), nil
 	}
@@ -77,18 +86,21 @@ func (p *GranularPolicy) WritesConn(ctx context.Context, q Query, c Querier) (In
 	case sqldeps.KindSelect, sqldeps.KindOther:
 		return nil, nil
 	case sqldeps.KindInsert, sqldeps.KindUpdate, sqldeps.KindDelete:
+	case sqldeps.KindTruncate:
+		if len(a.Tables) == 0 {
+			return p.globalInvalidation(q.SQL), nil
+		}
+		return p.tablesInvalidation(q.SQL, a.Tables), nil
 	default:
+		// DDL (rare; it may rename, drop or redefine what other tables
+		// and views read) and statements of unknown effect.
 		return p.globalInvalidation(q.SQL), nil
 	}
 	if len(a.Tables) != 1 {
 		if len(a.Tables) == 0 {
 			return p.globalInvalidation(q.SQL), nil
 		}
-		inv := &keysInvalidation{p: p, kind: InvalidateTable, sql: q.SQL, tables: a.Tables}
-		for _, t := range a.Tables {
-			inv.keys = append(inv.keys, p.epochKey(t), p.wholeKey(t))
-		}
-		return inv, nil
+		return p.tablesInvalidation(q.SQL, a.Tables), nil
 	}
 	t := a.Tables[0]
 	inv := &rowInvalidation{p: p, sql: q.SQL, table: t, keys: []string{p.wholeKey(t)}}

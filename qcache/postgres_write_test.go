@@ -527,3 +527,23 @@ func TestPostgresWritesDroppedColumn(t *testing.T) {
 		})
 	}
 }
+
+// TRUNCATE invalidates the tables it empties and only those.
+func TestPostgresTruncate(t *testing.T) {
+	e := newPGEnv(t, pgSetup...)
+	const byUser = `SELECT id, status FROM posts WHERE user_id = $1 ORDER BY id`
+	const userName = `SELECT name FROM users WHERE id = $1`
+	for _, q := range []string{byUser, userName} {
+		e.read(t, q, int64(1))
+		if !e.read(t, q, int64(1)) {
+			t.Fatalf("%s: second read not cached", q)
+		}
+	}
+	e.exec(t, `TRUNCATE posts`)
+	if e.read(t, byUser, int64(1)) {
+		t.Fatal("read of posts after TRUNCATE posts served from the cache")
+	}
+	if !e.read(t, userName, int64(1)) {
+		t.Fatal("TRUNCATE posts invalidated a read of users")
+	}
+}
