@@ -553,7 +553,9 @@ func resolveValue(v sqldeps.Value, args []driver.NamedValue) (any, bool) {
 		if a.Name != "" || a.Ordinal != v.Arg {
 			return nil, false
 		}
-		return a.Value, true
+		// A driver may let a driver.Valuer (sql.NullString, pgtype.Text)
+		// or a Go int through unconverted: compare what it stands for.
+		return keyValue(a.Value), true
 	}
 	return nil, false
 }

@@ -2,6 +2,7 @@ package qcache_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -545,5 +546,29 @@ func TestPostgresTruncate(t *testing.T) {
 	}
 	if !e.read(t, userName, int64(1)) {
 		t.Fatal("TRUNCATE posts invalidated a read of users")
+	}
+}
+
+// An argument that the driver passes through as a driver.Valuer (pgx lets
+// sql.NullString through) keys and invalidates like the value it stands
+// for: a write to another bucket keeps the query cached.
+func TestPostgresValuerArgs(t *testing.T) {
+	e := newPGEnv(t, pgSetup...)
+	const q = `SELECT id, n FROM posts WHERE status = $1 ORDER BY id`
+	arg := sql.NullString{String: "new", Valid: true}
+	e.read(t, q, arg)
+	if !e.read(t, q, arg) {
+		t.Fatal("second read not cached")
+	}
+	if !e.read(t, q, "new") {
+		t.Fatal("the same query with a plain string argument was not served from the same entry")
+	}
+	e.exec(t, `UPDATE posts SET n = n + 1 WHERE status = 'done'`)
+	if !e.read(t, q, arg) {
+		t.Fatal("a write to another bucket invalidated the query")
+	}
+	e.exec(t, `UPDATE posts SET n = n + 1 WHERE status = 'new'`)
+	if e.read(t, q, arg) {
+		t.Fatal("a write to the query's bucket left it cached")
 	}
 }
