@@ -250,6 +250,9 @@ func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedVal
 		}
 	}
 	rows, err := run()
+	if f, ok := inv.(*feedInvalidation); ok { // feedhook:
+		return c.feedQuery(ctx, f, sqlText, rows, err) // feedhook:
+	} // feedhook:
 	aw, _ := inv.(AfterWriter)
 	if errors.Is(err, driver.ErrSkip) {
 		if aw != nil && c.tx == nil {
@@ -332,6 +335,9 @@ func (c *conn) exec(ctx context.Context, sqlText string, args []driver.NamedValu
 // WithoutInvalidation the policy is not asked: the statement invalidates
 // nothing.
 func (c *conn) writes(ctx context.Context, q Query) (Invalidation, error) {
+	if inv, ok, err := c.feedWrites(ctx, q); ok { // feedhook:
+		return inv, err // feedhook:
+	} // feedhook:
 	if invalidationSkipped(ctx) {
 		return nil, nil
 	}
