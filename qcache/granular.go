@@ -353,6 +353,10 @@ func NewGranularPolicy(opts GranularOptions) (*GranularPolicy, error) {
 	return p, nil
 }
 
+// Prefix returns the prefix of every key the policy writes
+// (GranularOptions.Prefix after defaults).
+func (p *GranularPolicy) Prefix() string { return p.opts.Prefix }
+
 // Stats returns a snapshot of the policy's counters.
 func (p *GranularPolicy) Stats() Stats { return p.stats() }
 

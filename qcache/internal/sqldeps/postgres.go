@@ -22,6 +22,11 @@ var pgVolatile = map[string]bool{
 	"uuidv4": true, "uuidv7": true, "txid_current": true, "pg_current_xact_id": true,
 	"pg_sleep": true, "pg_backend_pid": true, "current_setting": true, "set_config": true,
 	"pg_advisory_lock": true, "pg_try_advisory_lock": true, "dblink": true,
+	"pg_current_wal_lsn": true, "pg_current_wal_insert_lsn": true, "pg_current_wal_flush_lsn": true,
+	"pg_last_wal_replay_lsn": true, "pg_last_wal_receive_lsn": true, "pg_current_snapshot": true,
+	"txid_current_snapshot": true, "pg_logical_emit_message": true, "pg_xact_status": true,
+	"txid_status": true, "pg_current_xact_id_if_assigned": true, "txid_current_if_assigned": true,
+	"pg_postmaster_start_time": true, "pg_conf_load_time": true, "inet_client_port": true,
 }
 
 // pgParseOne parses sql, which must hold exactly one statement, and
@@ -91,6 +96,7 @@ func analyzePostgres(sql string) (*Query, error) {
 		}
 		q := &Query{Kind: KindSelect, Deps: a.finish(), Cacheable: reason == "", Reason: reason}
 		q.checkTemp("pg_temp.")
+		q.checkNoTable()
 		return q, nil
 	case root.GetInsertStmt() != nil:
 		return &Query{Kind: KindInsert, Tables: []string{pgTable(root.GetInsertStmt().Relation)}}, nil

@@ -291,6 +291,15 @@ func (d DNF) normalize() DNF {
 	return slices.CompactFunc(d, func(a, b Conj) bool { return slices.Equal(a, b) })
 }
 
+// checkNoTable marks a query that reads no table as not cacheable: no
+// write could ever invalidate it, and what it computes (the server's
+// state, a function of the session) is cheap and may change.
+func (q *Query) checkNoTable() {
+	if q.Kind == KindSelect && q.Cacheable && len(q.Deps) == 0 {
+		q.Cacheable, q.Reason = false, "reads no table"
+	}
+}
+
 // checkTemp marks a query reading a table in the temporary schema as not
 // cacheable (temporary tables are private to a connection). Temporary
 // tables named without their schema are not recognised: that needs the

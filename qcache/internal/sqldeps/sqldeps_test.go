@@ -157,6 +157,8 @@ var depCases = []depCase{
 
 	// Not cacheable.
 	{name: "now", sql: "SELECT now(), id FROM t WHERE a = 1", want: map[string]string{"t": "(a = 1)"}, reason: "now"},
+	{name: "no table", sql: "SELECT 1 + 1", want: map[string]string{}, reason: "no table"},
+	{name: "wal position", sql: "SELECT pg_current_wal_insert_lsn()", dialects: []Dialect{Postgres}, want: map[string]string{}, reason: "volatile"},
 	{name: "random", sql: "SELECT * FROM t ORDER BY random() LIMIT 1", want: map[string]string{"t": "TRUE"}, reason: "random"},
 	{name: "current_timestamp", sql: "SELECT * FROM t WHERE created < CURRENT_TIMESTAMP", want: map[string]string{"t": "TRUE"}, reason: "current"},
 	{name: "nextval", sql: "SELECT nextval('s')", dialects: []Dialect{Postgres}, want: map[string]string{}, reason: "nextval"},

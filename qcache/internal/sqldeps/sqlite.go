@@ -118,6 +118,7 @@ func sqliteStmt(stmt ast.StmtNode) (*Query, error) {
 		a.selectStmt(ir, nil, nil)
 		q := &Query{Kind: KindSelect, Deps: a.finish(), Cacheable: ck.reason == "", Reason: ck.reason}
 		q.checkTemp("temp.")
+		q.checkNoTable()
 		return q, nil
 	case *ast.InsertStmt:
 		t, err := tidbSingleTable(s.Table)
