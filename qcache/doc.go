@@ -72,5 +72,7 @@
 // never cached. A result is stored only once the application has read it to
 // the end, and only up to [Options.MaxRows] rows. Writes that do not go
 // through the wrapper (another service, raw SQL on another connection,
-// triggers, foreign-key cascades) are not seen.
+// triggers, foreign-key cascades) are seen only with a change feed:
+// qcache/pgfeed (PostgreSQL logical replication) or qcache/sqlitefeed
+// (SQLite's pre-update hook, and a trigger change log for other processes).
 package qcache
