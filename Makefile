@@ -11,6 +11,7 @@
 #   make bench-disk     [QUICK=1] the disk store against its peers (bench/README.md)
 #   make bench-network  [QUICK=1] the redis and tiered stores against Redis clients and caches
 #   make bench-memo     [QUICK=1] memo's cached functions against sturdyc and go-redis/cache
+#   make bench-qcache   [QUICK=1] the query cache: hit ratio under writes, granular vs table-level
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -49,6 +50,10 @@ test:
 	(cd bench && $(GO) test -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	echo "==> go test -race -count=1 ./... in examples/orm/"; \
 	(cd examples/orm && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	echo "==> go test -race -count=1 ./... in qcache/gormcache/"; \
+	(cd qcache/gormcache && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	echo "==> go test -race -tags sqlite_preupdate_hook ./qcache/sqlitefeed/ (the SQLite change feed)"; \
+	$(GO) test -race -count=1 -tags sqlite_preupdate_hook ./qcache/sqlitefeed/ || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	if [ "$$rc" -ne 0 ]; then echo "make test: FAILED"; else echo "make test: ok"; fi; \
 	exit $$rc
 
@@ -60,17 +65,21 @@ fmt-check:
 	if [ -n "$$out" ]; then printf 'gofmt: not formatted (run gofmt -w):\n%s\n' "$$out"; exit 1; fi
 
 vet:
-	@echo "==> go vet ./... (and the bench and examples/orm modules)"
+	@echo "==> go vet ./... (and the bench, examples/orm and qcache/gormcache modules, and the sqlitefeed tag)"
 	@$(GO) vet ./...
 	@cd bench && $(GO) vet ./...
 	@cd examples/orm && $(GO) vet ./...
+	@cd qcache/gormcache && $(GO) vet ./...
+	@$(GO) vet -tags sqlite_preupdate_hook ./qcache/sqlitefeed/
 
 # staticcheck is a tool of the separate module in tools/ (it needs a newer go directive than
 # the library's); `go tool -n` builds it if needed and prints the binary's path. It runs on
-# the main module and on examples/orm.
+# the main module (also with the SQLite feed's build tag), examples/orm and qcache/gormcache.
 staticcheck:
-	@echo "==> staticcheck ./... (and examples/orm)"
-	@staticcheck=$$(cd tools && $(GO) tool -n staticcheck); "$$staticcheck" ./... && (cd examples/orm && "$$staticcheck" ./...)
+	@echo "==> staticcheck ./... (and the sqlitefeed tag, examples/orm, qcache/gormcache)"
+	@staticcheck=$$(cd tools && $(GO) tool -n staticcheck); "$$staticcheck" ./... && \
+		"$$staticcheck" -tags sqlite_preupdate_hook ./qcache/sqlitefeed/ && \
+		(cd examples/orm && "$$staticcheck" ./...) && (cd qcache/gormcache && "$$staticcheck" ./...)
 
 test-short:
 	env -u CACHEKIT_REQUIRE_SERVERS $(GO) test -short ./...
@@ -140,3 +149,22 @@ bench-memo:
 	$(SERVERS) start; \
 	source "$$CACHEKIT_TEST_STATE/env"; \
 	(cd bench && $(GO) run ./memo $(if $(QUICK),-quick) -out results/memo.json)
+
+# make bench-qcache [QUICK=1]: the query cache (qcache) under a write load: hit ratio, database
+# queries saved and hit/miss/uncached latency of 20 query shapes over Zipf(1.1) keys at 0, 10, 100
+# and 1,000 writes/s, for no cache, table-level invalidation and granular invalidation (memory and
+# Redis stores, and fed by the PostgreSQL change feed); plus the anchor latencies of one
+# primary-key SELECT. See docs/benchmarks.md.
+# Writes bench/results/qcache.json. The servers get a state dir of their own (not the other
+# suites', not make test's), and are stopped at the end, also on failure or interrupt. The
+# staleness proof is a test: cd bench && go test -run TestStaleness ./qcache (servers sourced).
+BENCH_QCACHE_TEST_STATE ?= $(or $(TMPDIR),/tmp)/cachekit-bench-qcache
+
+.PHONY: bench-qcache
+
+bench-qcache:
+	@export CACHEKIT_TEST_STATE="$(BENCH_QCACHE_TEST_STATE)"; \
+	trap 'rc=$$?; $(SERVERS) stop || true; exit $$rc' EXIT; \
+	$(SERVERS) start; \
+	source "$$CACHEKIT_TEST_STATE/env"; \
+	(cd bench && $(GO) run ./qcache $(if $(QUICK),-quick) -out results/qcache.json)

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cachekit/cachekit"
@@ -290,8 +289,7 @@ type GranularPolicy struct {
 	opts    GranularOptions
 	dialect sqldeps.Dialect
 
-	mu       sync.Mutex
-	analyzed map[string]analysis
+	analyzed textMemo[analysis]
 
 	stampStore
 	reader
@@ -312,7 +310,7 @@ var _ ConnPolicy = (*GranularPolicy)(nil)
 // NewGranularPolicy returns a row-granular policy, or an error when an
 // option is invalid.
 func NewGranularPolicy(opts GranularOptions) (*GranularPolicy, error) {
-	p := &GranularPolicy{analyzed: map[string]analysis{}}
+	p := &GranularPolicy{}
 	switch opts.Dialect {
 	case SQLite:
 		p.dialect = sqldeps.SQLite
@@ -360,8 +358,6 @@ func (p *GranularPolicy) Prefix() string { return p.opts.Prefix }
 // Stats returns a snapshot of the policy's counters.
 func (p *GranularPolicy) Stats() Stats { return p.stats() }
 
-const maxAnalyzed = 10_000
-
 // analyze memoizes sqldeps.Analyze per statement text.
 func (p *GranularPolicy) analyze(sql string) (*sqldeps.Query, error) {
 	a := p.analysis(sql)
@@ -370,12 +366,12 @@ func (p *GranularPolicy) analyze(sql string) (*sqldeps.Query, error) {
 
 // analysis returns the memoized analysis of a statement.
 func (p *GranularPolicy) analysis(sql string) analysis {
-	p.mu.Lock()
-	a, ok := p.analyzed[sql]
-	p.mu.Unlock()
-	if ok {
-		return a
-	}
+	return p.analyzed.get(sql, p.analyzeNew)
+}
+
+// analyzeNew analyses a statement (see analysis).
+func (p *GranularPolicy) analyzeNew(sql string) analysis {
+	var a analysis
 	a.q, a.err = sqldeps.Analyze(p.dialect, sql)
 	if a.err == nil && a.q.Kind == sqldeps.KindSelect {
 		a.tables = slices.Sorted(maps.Keys(a.q.Deps))
@@ -389,12 +385,6 @@ func (p *GranularPolicy) analysis(sql string) analysis {
 			a.why = errors.New(a.q.Reason)
 		}
 	}
-	p.mu.Lock()
-	if len(p.analyzed) >= maxAnalyzed {
-		clear(p.analyzed)
-	}
-	p.analyzed[sql] = a
-	p.mu.Unlock()
 	return a
 }
 

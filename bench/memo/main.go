@@ -248,21 +248,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	fmt.Print(formatTargets(evaluateTargets(cfg, rows)))
 	fmt.Printf("elapsed %s, load %s\n", time.Since(start).Round(time.Second), report.LoadAvg())
+	var jr []report.Row
 	if cfg.out != "" {
-		jr := jsonRows(rows)
-		if err := report.WriteJSON(cfg.out, jr); err != nil {
-			return err
-		}
-		fmt.Printf("wrote %s (%d rows)\n", cfg.out, len(jr))
+		jr = jsonRows(rows)
 	}
-	if len(problems) > 0 {
-		fmt.Println("\nproblems:")
-		for _, p := range dedupe(problems) {
-			fmt.Println("  " + p)
-		}
-		return fmt.Errorf("%d problems (see above)", len(problems))
-	}
-	return nil
+	return report.Finish(cfg.out, jr, dedupe(problems))
 }
 
 // abouts lists the contenders of a workload with their descriptions.

@@ -294,21 +294,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	fmt.Println()
 	fmt.Print(formatTargets(evaluateTargets(rows, invRows, cfg.concs)))
 	fmt.Printf("elapsed %s, load %s\n", time.Since(start).Round(time.Second), report.LoadAvg())
+	var jr []report.Row
 	if cfg.out != "" {
-		jr := jsonRows(rows, invRows, cfg.size)
-		if err := report.WriteJSON(cfg.out, jr); err != nil {
-			return err
-		}
-		fmt.Printf("wrote %s (%d rows)\n", cfg.out, len(jr))
+		jr = jsonRows(rows, invRows, cfg.size)
 	}
-	if len(failures) > 0 {
-		fmt.Println("\nproblems:")
-		for _, f := range failures {
-			fmt.Println("  " + f)
-		}
-		return fmt.Errorf("%d problems (see above)", len(failures))
-	}
-	return nil
+	return report.Finish(cfg.out, jr, failures)
 }
 
 // session is one contender opened for the run.

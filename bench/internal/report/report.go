@@ -76,6 +76,26 @@ func WriteJSON(path string, rows []Row) error {
 	return os.Rename(tmp, path)
 }
 
+// Finish ends a suite's run: it writes rows to out (when out is not
+// empty) and says so, then lists the problems met, which make it return an
+// error.
+func Finish(out string, rows []Row, problems []string) error {
+	if out != "" {
+		if err := WriteJSON(out, rows); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s (%d rows)\n", out, len(rows))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	fmt.Println("\nproblems:")
+	for _, p := range problems {
+		fmt.Println("  " + p)
+	}
+	return fmt.Errorf("%d problems (see above)", len(problems))
+}
+
 // LoadAvg returns the 1, 5 and 15 minute load averages from /proc/loadavg,
 // or "?" where there is none.
 func LoadAvg() string {
