@@ -291,6 +291,9 @@ type GranularPolicy struct {
 
 	analyzed textMemo[analysis]
 
+	tableKeys    textMemo[tableKeys] // by table name
+	newTableKeys func(string) tableKeys
+
 	stampStore
 	reader
 }
@@ -311,6 +314,7 @@ var _ ConnPolicy = (*GranularPolicy)(nil)
 // option is invalid.
 func NewGranularPolicy(opts GranularOptions) (*GranularPolicy, error) {
 	p := &GranularPolicy{}
+	p.newTableKeys = p.buildTableKeys
 	switch opts.Dialect {
 	case SQLite:
 		p.dialect = sqldeps.SQLite

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"io"
 	"strings"
 )
 
@@ -27,24 +26,66 @@ func (p *GranularPolicy) table(t string) string {
 	return "{" + hashTag(t) + "}"
 }
 
-func (p *GranularPolicy) epochKey(t string) string { return p.opts.Prefix + "t:" + p.table(t) }
-func (p *GranularPolicy) listKey(t string) string  { return p.opts.Prefix + "l:" + p.table(t) }
+// tableKeys are the keys (and key prefixes) of one table, built once per
+// table and memoized: lookups build them on every read.
+type tableKeys struct {
+	epoch, list string // the epoch stamp and the scheme list
+	gen         string // prefix of the scheme generations: genKey = gen + scheme
+	stamp       string // prefix of the stamps: stampKey = stamp + scheme + ":" + hash
+}
+
+// keysOf returns the memoized keys of table t.
+func (p *GranularPolicy) keysOf(t string) tableKeys {
+	return p.tableKeys.get(t, p.newTableKeys)
+}
+
+func (p *GranularPolicy) buildTableKeys(t string) tableKeys {
+	tag := p.table(t)
+	return tableKeys{
+		epoch: p.opts.Prefix + "t:" + tag,
+		list:  p.opts.Prefix + "l:" + tag,
+		gen:   p.opts.Prefix + "n:" + tag + ":",
+		stamp: p.opts.Prefix + "s:" + tag + ":",
+	}
+}
+
+func (p *GranularPolicy) epochKey(t string) string { return p.keysOf(t).epoch }
+func (p *GranularPolicy) listKey(t string) string  { return p.keysOf(t).list }
 func (p *GranularPolicy) wholeKey(t string) string { return p.stampKey(t, nil, nil) }
 
 // genKey is the key of the generation of a scheme of a table.
 func (p *GranularPolicy) genKey(t, scheme string) string {
-	return p.opts.Prefix + "n:" + p.table(t) + ":" + scheme
+	return p.keysOf(t).gen + scheme
 }
 
-// stampKey is the key of the stamp of (table, scheme, canonical values).
+// stampKey is the key of the stamp of (table, scheme, canonical values):
+// the table's stamp prefix, the scheme's columns joined by ",", ":" and
+// the hex of the first 16 bytes of the SHA-256 of the values (each
+// preceded by its length).
 func (p *GranularPolicy) stampKey(t string, cols, vals []string) string {
-	h := sha256.New()
+	var buf [256]byte
+	b := buf[:0]
 	for _, v := range vals {
-		var n [binary.MaxVarintLen64]byte
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
-		io.WriteString(h, v)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
 	}
-	return p.opts.Prefix + "s:" + p.table(t) + ":" + strings.Join(cols, ",") + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	prefix := p.keysOf(t).stamp
+	n := len(prefix) + len(cols) + 1 + hex.EncodedLen(16)
+	for _, c := range cols {
+		n += len(c)
+	}
+	k := make([]byte, 0, n)
+	k = append(k, prefix...)
+	for i, c := range cols {
+		if i > 0 {
+			k = append(k, ',')
+		}
+		k = append(k, c...)
+	}
+	k = append(k, ':')
+	k = hex.AppendEncode(k, sum[:16])
+	return string(k)
 }
 
 // hashTag escapes a table name for use inside a Redis hash tag: "%", "{"
