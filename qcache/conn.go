@@ -198,6 +198,13 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	})
 }
 
+// resultLooker is a [Policy] whose hits may come decoded: lookupResult is
+// Lookup, except that a hit may also (or only, with hit still set) return
+// res, a decoded result shared with other readers, to replay as it is.
+type resultLooker interface {
+	lookupResult(ctx context.Context, q Query) (res *rowcodec.Result, hit []byte, fill Fill, err error)
+}
+
 // query runs a read through the cache: a hit is replayed; a miss runs run
 // and captures its rows for the policy's fill; anything else runs run as a
 // possible write.
@@ -211,10 +218,20 @@ func (c *conn) query(ctx context.Context, sqlText string, args []driver.NamedVal
 	}
 	q := Query{SQL: sqlText, Args: args, TTL: ttlOf(ctx)}
 	if !bypassed(ctx) && (c.tx == nil || !c.tx.dirty && !c.tx.noCache) {
-		hit, fill, err := p.Lookup(ctx, q)
+		var res *rowcodec.Result
+		var hit []byte
+		var fill Fill
+		var err error
+		if rl, ok := p.(resultLooker); ok {
+			res, hit, fill, err = rl.lookupResult(ctx, q)
+		} else {
+			hit, fill, err = p.Lookup(ctx, q)
+		}
 		switch {
 		case err != nil:
 			c.reportError(fmt.Errorf("qcache: lookup: %w", err))
+		case res != nil:
+			return res.Replay(), nil
 		case hit != nil:
 			res, err := rowcodec.Decode(hit)
 			if err == nil {

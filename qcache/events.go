@@ -152,6 +152,9 @@ type Stats struct {
 	Coalesced uint64 // reads that waited for a fill in this process
 	// LeaseWaits counts the reads that waited for another process's fill.
 	LeaseWaits uint64
+	// LocalHits counts the hits (among Hits) served by a GranularPolicy's
+	// local index (see GranularOptions.LocalEntries).
+	LocalHits uint64
 
 	UncachedParse        uint64 // reads of statements the policy cannot analyse
 	UncachedNotCacheable uint64 // reads whose results must not be cached

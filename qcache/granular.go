@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/qcache/internal/rowcodec"
 	"github.com/cachekit/cachekit/qcache/internal/sqldeps"
 )
 
@@ -110,6 +112,16 @@ type GranularOptions struct {
 	// Observer receives an [Event] for every read and every invalidation.
 	// Default: nil, only the counters of [GranularPolicy.Stats].
 	Observer Observer
+
+	// LocalEntries bounds the local index, used only when Store is a
+	// [cachekit.ProcessLocal] (the memory store): the policy then keeps up
+	// to LocalEntries results it filled or served in process memory (as
+	// well as in the store), decoded, and serves a repeated hit from there
+	// with no store read while no write through a policy of this process
+	// on the same Store and Prefix has touched its tables since (see
+	// [Stats.LocalHits]). Negative: no local index. Default:
+	// DefaultLocalEntries.
+	LocalEntries int
 }
 
 // Defaults of [GranularOptions].
@@ -223,6 +235,20 @@ const (
 // the epochs of its tables; DDL bumps the global epoch (it may rename,
 // drop or redefine what other tables and views read).
 //
+// # Local index
+//
+// On a [cachekit.ProcessLocal] store (the memory store), the policy also
+// keeps the entries it filled or served in process memory, decoded (see
+// GranularOptions.LocalEntries), and serves a repeated hit from there
+// without reading the store: an entry is valid while no invalidation by a
+// policy of this process on the same store and prefix has touched the
+// global epoch or one of its tables since its stamps were read. The
+// index is table-granular (a write voids its table's local entries; the
+// store's row-granular entries survive and the next lookup puts them
+// back). It falls back to the store at the entry's expiry (measured by
+// GranularOptions.Now), once half of a scheme's SchemeTTL has passed, and
+// while a failed invalidation is not yet covered.
+//
 // # Canonical values
 //
 // A query argument or literal and a row value must give the same stamp
@@ -275,6 +301,12 @@ const (
 // wrapper; a query of a view depends on the view's name, not on its base
 // tables, so writes to the base tables do not invalidate it.
 //
+// The local index sees only the invalidations of this process's policies:
+// a Store.Clear, a Delete of the policy's keys or an eviction does not
+// void it (use InvalidateAll); its entries expire by GranularOptions.Now,
+// not by the store's clock; it holds its results in memory besides the
+// store. The registry of its cells keeps the store reachable.
+//
 // A store that fails: a read whose stamps cannot be read runs uncached; a
 // write whose invalidation cannot be planned is refused (see
 // DegradeWrites); an invalidation that fails after its write keeps this
@@ -296,6 +328,7 @@ type GranularPolicy struct {
 
 	stampStore
 	reader
+	local *localIndex // nil unless the store is process-local
 }
 
 // analysis is what the policy memoizes per statement text.
@@ -346,6 +379,9 @@ func NewGranularPolicy(opts GranularOptions) (*GranularPolicy, error) {
 	}
 	p.opts = opts
 	p.init(opts.Store, opts.Prefix)
+	if p.local = newLocalIndex(opts.Store, opts.Prefix, opts.LocalEntries); p.local != nil {
+		p.cells = p.local.cells
+	}
 	if err := p.initReader(readConfig{
 		name: "GranularOptions", classifies: true, store: opts.Store, ttl: opts.TTL, tables: opts.Tables,
 		lock: opts.Lock, lockWait: opts.LockWait, observer: opts.Observer,
@@ -360,7 +396,13 @@ func NewGranularPolicy(opts GranularOptions) (*GranularPolicy, error) {
 func (p *GranularPolicy) Prefix() string { return p.opts.Prefix }
 
 // Stats returns a snapshot of the policy's counters.
-func (p *GranularPolicy) Stats() Stats { return p.stats() }
+func (p *GranularPolicy) Stats() Stats {
+	s := p.stats()
+	if p.local != nil {
+		s.LocalHits = p.local.hits.Load()
+	}
+	return s
+}
 
 // analyze memoizes sqldeps.Analyze per statement text.
 func (p *GranularPolicy) analyze(sql string) (*sqldeps.Query, error) {
@@ -442,61 +484,123 @@ func liveSchemes(v []byte, now time.Time) []string {
 // Lookup implements [Policy]. A read that misses waits for a concurrent
 // fill of the same entry (see GranularOptions.LockWait and Lock).
 func (p *GranularPolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error) {
+	hit, _, local, fill, err := p.lookup(ctx, q)
+	if local {
+		hit = slices.Clone(hit) // the index's copy stays the index's
+	}
+	return hit, fill, err
+}
+
+// lookupResult implements resultLooker: a hit of the local index comes
+// decoded (res, shared: replay it, never modify it) when its values allow.
+func (p *GranularPolicy) lookupResult(ctx context.Context, q Query) (*rowcodec.Result, []byte, Fill, error) {
+	hit, res, _, fill, err := p.lookup(ctx, q)
+	return res, hit, fill, err
+}
+
+// lookup is Lookup; a hit of the local index returns local true, the
+// index's payload (shared) and its decoded result (nil when it is not
+// kept decoded).
+func (p *GranularPolicy) lookup(ctx context.Context, q Query) (hit []byte, res *rowcodec.Result, local bool, fill Fill, err error) {
 	a := p.analysis(q.SQL)
 	switch {
 	case a.err != nil:
 		p.noteUncached(ReasonParse, q.SQL, nil, a.err)
-		return nil, nil, nil
+		return nil, nil, false, nil, nil
 	case a.q.Kind != sqldeps.KindSelect:
-		return nil, nil, nil // a write sent through Query
+		return nil, nil, false, nil, nil // a write sent through Query
 	case !a.q.Cacheable:
 		p.noteUncached(ReasonNotCacheable, q.SQL, a.tables, a.why)
-		return nil, nil, nil
+		return nil, nil, false, nil, nil
 	}
 	ttl, lock, ok := p.plan(ctx, q, a.auto)
 	if !ok {
 		p.noteUncached(ReasonNotOptedIn, q.SQL, a.tables, nil)
-		return nil, nil, nil
+		return nil, nil, false, nil, nil
 	}
 	if err := p.recover(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, false, nil, err
 	}
 	entry, err := p.entryKey(q)
 	if err != nil {
 		p.noteUncached(ReasonNotCacheable, q.SQL, a.tables, err)
-		return nil, nil, nil
+		return nil, nil, false, nil, nil
+	}
+	if p.local != nil {
+		if e := p.local.get(entry, p.opts.Now()); e != nil {
+			p.local.hits.Add(1)
+			p.note(Hit, q.SQL, a.tables)
+			return e.payload, e.res, true, nil, nil
+		}
 	}
 	ri := readInfo{sql: q.SQL, tables: a.tables, lock: lock, bucket: a.bucket}
 	gen := p.generation(ri)
-	hit, store, err := p.probe(ctx, a.q.Deps, q, entry, ttl)
+	hit, store, err := p.probe(ctx, a.q.Deps, a.tables, q, entry, ttl)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, nil, err
 	}
 	if hit != nil {
 		p.note(Hit, q.SQL, a.tables)
-		return hit, nil, nil
+		return hit, nil, false, nil, nil
 	}
-	return p.miss(ctx, ri, gen, entry, store,
+	hit, fill, err = p.miss(ctx, ri, gen, entry, store,
 		func(ctx context.Context) ([]byte, string, storeFunc, error) {
-			hit, store, err := p.probe(ctx, a.q.Deps, q, entry, ttl)
+			hit, store, err := p.probe(ctx, a.q.Deps, a.tables, q, entry, ttl)
 			return hit, entry, store, err
 		})
+	return hit, nil, false, fill, err
 }
 
 // probe reads the stamps of a query and its entry: the payload on a hit,
 // the storeFunc of its result on a miss.
-func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, q Query, entry string, ttl time.Duration) ([]byte, storeFunc, error) {
+//
+// With a local index, the versions of the cells of tables are read before
+// the stamps, and a hit or a stored fill enters the index under them.
+func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, tables []string, q Query, entry string, ttl time.Duration) ([]byte, storeFunc, error) {
 	set := p.newStampSet()
 	set.add(d, q.Args)
+	var snap localSnap
+	if p.local != nil {
+		snap = p.local.snap(p, tables)
+	}
 	hit, err := set.read(ctx, entry)
-	if err != nil || hit != nil {
-		return hit, nil, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if hit != nil {
+		if p.local != nil {
+			p.localHit(ctx, set, entry, snap, hit)
+		}
+		return hit, nil, nil
 	}
 	return nil, func(ctx context.Context, result []byte) (bool, error) {
-		// stampSet.fill does not tell a dropped result from a stored one
-		// yet: both count as stored.
-		return true, set.fill(ctx, entry, result, ttl)
+		expires := p.opts.Now().Add(ttl)
+		stored, err := set.put(ctx, entry, result, ttl)
+		if err == nil && stored && p.local != nil {
+			p.local.put(entry, snap, slices.Clone(result), expires, set.slowAt)
+		}
+		// A dropped result is not told from a stored one yet: both count
+		// as stored.
+		return true, err
 	}, nil
+}
+
+// localHit enters a hit served by the store into the local index, with
+// the entry's expiry as the store reports it (a store that cannot report
+// it gets no local entry).
+func (p *GranularPolicy) localHit(ctx context.Context, set *stampSet, entry string, snap localSnap, hit []byte) {
+	er, ok := p.opts.Store.(cachekit.ExpiryReader)
+	if !ok {
+		return
+	}
+	v, exp, err := er.GetWithExpiry(ctx, set.place(entry))
+	if err != nil || len(v) != len(set.sum)+len(hit) || string(v[:len(set.sum)]) != string(set.sum) || string(v[len(set.sum):]) != string(hit) {
+		return // gone or replaced meanwhile
+	}
+	if exp.IsZero() {
+		exp = time.Unix(0, math.MaxInt64)
+	}
+	p.local.put(entry, snap, v[len(set.sum):], exp, set.slowAt)
 }
 
 // resolveConj turns a conjunction into its scheme (sorted columns) and

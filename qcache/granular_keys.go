@@ -29,9 +29,10 @@ func (p *GranularPolicy) table(t string) string {
 // tableKeys are the keys (and key prefixes) of one table, built once per
 // table and memoized: lookups build them on every read.
 type tableKeys struct {
-	epoch, list string // the epoch stamp and the scheme list
-	gen         string // prefix of the scheme generations: genKey = gen + scheme
-	stamp       string // prefix of the stamps: stampKey = stamp + scheme + ":" + hash
+	epoch, list string     // the epoch stamp and the scheme list
+	gen         string     // prefix of the scheme generations: genKey = gen + scheme
+	stamp       string     // prefix of the stamps: stampKey = stamp + scheme + ":" + hash
+	cell        *localCell // the table's cell of the local index, nil without one
 }
 
 // keysOf returns the memoized keys of table t.
@@ -41,12 +42,16 @@ func (p *GranularPolicy) keysOf(t string) tableKeys {
 
 func (p *GranularPolicy) buildTableKeys(t string) tableKeys {
 	tag := p.table(t)
-	return tableKeys{
+	k := tableKeys{
 		epoch: p.opts.Prefix + "t:" + tag,
 		list:  p.opts.Prefix + "l:" + tag,
 		gen:   p.opts.Prefix + "n:" + tag + ":",
 		stamp: p.opts.Prefix + "s:" + tag + ":",
 	}
+	if p.cells != nil {
+		k.cell = p.cells.cell(tag)
+	}
+	return k
 }
 
 func (p *GranularPolicy) epochKey(t string) string { return p.keysOf(t).epoch }

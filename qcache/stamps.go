@@ -29,6 +29,12 @@ type stampStore struct {
 	// they differ, an entry whose invalidation was lost may be in the store,
 	// and lookups bump the epoch before anything else (or fail).
 	lost, covered atomic.Uint64
+
+	// cells, when not nil, are the local index's cells (see localIndex):
+	// every delete bumps the cells of the keys it deleted, once the store
+	// has them deleted (or failed to), so that no entry of the index
+	// filled after the delete can depend on versions before it.
+	cells *localCells
 }
 
 func (s *stampStore) init(store cachekit.Store, prefix string) {
@@ -42,7 +48,9 @@ func (s *stampStore) recover(ctx context.Context) error {
 	if lost == s.covered.Load() {
 		return nil
 	}
-	if _, err := s.store.Delete(ctx, s.global); err != nil {
+	_, err := s.store.Delete(ctx, s.global)
+	s.bump(s.global)
+	if err != nil {
 		return err
 	}
 	s.cover(lost)
@@ -79,7 +87,9 @@ func (s *stampStore) deleteStamps(ctx context.Context, keys []string) error {
 	if pending {
 		keys = append(slices.Clip(keys), s.global)
 	}
-	if _, err := s.store.Delete(ctx, keys...); err != nil {
+	_, err := s.store.Delete(ctx, keys...)
+	s.bump(keys...)
+	if err != nil {
 		s.lost.Add(1)
 		return err
 	}
@@ -87,6 +97,13 @@ func (s *stampStore) deleteStamps(ctx context.Context, keys []string) error {
 		s.cover(lost)
 	}
 	return nil
+}
+
+// bump bumps the local index's cells of keys (see stampStore.cells).
+func (s *stampStore) bump(keys ...string) {
+	if s.cells != nil {
+		s.cells.bump(s.prefix, keys)
+	}
 }
 
 // getMany reads keys; absent keys are missing from the map.

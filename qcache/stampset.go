@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ type stampSet struct {
 	first  string              // first table read, in sorted order
 	sum    []byte              // checksum of keys as read
 	vals   map[string][]byte   // values of keys and lists as read
+	slowAt int64               // Unix seconds: half the SchemeTTL of the earliest scheme deadline after read
 }
 
 func (p *GranularPolicy) newStampSet() *stampSet {
@@ -90,6 +92,7 @@ func (s *stampSet) read(ctx context.Context, entry string) ([]byte, error) {
 	// lifetime gets a new deadline.
 	var rotate []string
 	now := p.opts.Now()
+	s.slowAt = math.MaxInt64
 	for _, lk := range s.lists {
 		t := s.tables[lk]
 		have := parseSchemes(vals[lk])
@@ -104,6 +107,7 @@ func (s *stampSet) read(ctx context.Context, entry string) ([]byte, error) {
 				have[sc] = now.Add(p.opts.SchemeTTL).Unix()
 				changed = true
 			}
+			s.slowAt = min(s.slowAt, have[sc]-int64((p.opts.SchemeTTL/2)/time.Second))
 		}
 		if !changed {
 			continue
@@ -120,7 +124,9 @@ func (s *stampSet) read(ctx context.Context, entry string) ([]byte, error) {
 		vals[lk] = nv
 	}
 	if len(rotate) > 0 {
-		if _, err := p.opts.Store.Delete(ctx, rotate...); err != nil {
+		_, err := p.opts.Store.Delete(ctx, rotate...)
+		p.bump(rotate...)
+		if err != nil {
 			return nil, err
 		}
 		for _, k := range rotate {
