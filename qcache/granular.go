@@ -579,9 +579,7 @@ func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, tables []str
 		if err == nil && stored && p.local != nil {
 			p.local.put(entry, snap, slices.Clone(result), expires, set.slowAt)
 		}
-		// A dropped result is not told from a stored one yet: both count
-		// as stored.
-		return true, err
+		return stored, err
 	}, nil
 }
 

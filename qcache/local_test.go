@@ -184,6 +184,9 @@ func TestLocalWriteRacingFill(t *testing.T) {
 	if !wrote || title == "raced" {
 		t.Fatalf("the write did not race the query (wrote %v, read %q)", wrote, title)
 	}
+	if s := r.policy.Stats(); s.Dropped != 1 || s.Stored != 0 {
+		t.Fatalf("the raced fill: Stats() = %+v, want it dropped", s)
+	}
 	for range 3 {
 		if err := db.QueryRow(localByID, 1).Scan(&title); err != nil {
 			t.Fatal(err)
