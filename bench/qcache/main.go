@@ -54,9 +54,9 @@ type config struct {
 func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	var cfg config
 	var rates, modes string
-	fs.BoolVar(&cfg.quick, "quick", false, "short run (under two minutes): fewer rows, rounds and shorter phases")
+	fs.BoolVar(&cfg.quick, "quick", false, "short run (under two minutes): one round, shorter phases")
 	fs.IntVar(&cfg.rounds, "rounds", 0, "rounds (default 3, quick 1)")
-	fs.IntVar(&cfg.rows, "rows", 0, "rows per table (default 100000, quick 20000)")
+	fs.IntVar(&cfg.rows, "rows", 0, "rows per table (default 100000, also with -quick)")
 	fs.IntVar(&cfg.readers, "readers", 4, "reader goroutines")
 	fs.StringVar(&rates, "rates", "0,10,100,1000", "write rates (writes/s), comma-separated")
 	fs.StringVar(&modes, "modes", strings.Join(allModes, ","), "modes, comma-separated")
@@ -84,7 +84,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 		}
 	}
 	def(&cfg.rounds, 3, 1)
-	def(&cfg.rows, 100_000, 20_000)
+	def(&cfg.rows, 100_000, 100_000)
 	def(&cfg.anchorN, 5000, 2000)
 	defd(&cfg.warm, 4*time.Second, time.Second)
 	defd(&cfg.measure, 10*time.Second, 2*time.Second)
