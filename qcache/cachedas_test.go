@@ -14,11 +14,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/codec"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
@@ -593,26 +591,7 @@ func TestCachedAsPostgres(t *testing.T) {
 // table posts.
 func newPGAsDB(t *testing.T) (*qcache.GranularPolicy, *sql.DB) {
 	t.Helper()
-	dsn := testserver.Postgres(t)
-	schema := fmt.Sprintf("qc_as_%d_%d", time.Now().UnixNano(), rand.Uint32())
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["search_path"] = schema
+	_, connector := dbtest.PostgresSchema(t, testserver.Postgres(t))
 	store, err := memory.NewStore(memory.StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -622,7 +601,7 @@ func newPGAsDB(t *testing.T) (*qcache.GranularPolicy, *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := sql.OpenDB(qcache.Wrap(stdlib.GetConnector(*cfg), qcache.Options{
+	db := sql.OpenDB(qcache.Wrap(connector(), qcache.Options{
 		Policy:  p,
 		OnError: func(err error) { t.Errorf("OnError: %v", err) },
 	}))

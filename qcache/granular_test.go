@@ -14,12 +14,13 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 )
 
 type genv struct {
-	inner *countingConnector
+	inner *dbtest.SQLite
 	db    *sql.DB // wrapped
 	plain *sql.DB
 	errs  atomic.Int64
@@ -28,7 +29,7 @@ type genv struct {
 func newGEnv(t *testing.T, store cachekit.Store, opts qcache.GranularOptions) *genv {
 	t.Helper()
 	dsn := "file:" + filepath.Join(t.TempDir(), "db.sqlite") + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate"
-	g := &genv{inner: &countingConnector{dsn: dsn}}
+	g := &genv{inner: &dbtest.SQLite{DSN: dsn}}
 	if store == nil {
 		store = must(memory.NewStore(memory.StoreOptions{}))
 		t.Cleanup(func() { store.Close() })
@@ -64,9 +65,9 @@ const selByUser = `SELECT id, title FROM posts WHERE user_id = ? ORDER BY id`
 func (g *genv) read(t *testing.T, query string, args ...any) (cached bool) {
 	t.Helper()
 	ctx := context.Background()
-	before := g.inner.queries.Load()
+	before := g.inner.Queries.Load()
 	got := all(t, ctx, g.db, query, args...)
-	cached = g.inner.queries.Load() == before
+	cached = g.inner.Queries.Load() == before
 	want := all(t, ctx, g.plain, query, args...)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s %v: got %v, want %v (cached %v)", query, args, got, want, cached)
@@ -245,7 +246,7 @@ func TestGranularSharedStore(t *testing.T) {
 	defer store.Close()
 	g := newGEnv(t, store, qcache.GranularOptions{})
 	p2 := must(qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.SQLite}))
-	other := sql.OpenDB(qcache.Wrap(&countingConnector{dsn: g.inner.dsn}, qcache.Options{Policy: p2}))
+	other := sql.OpenDB(qcache.Wrap(&dbtest.SQLite{DSN: g.inner.DSN}, qcache.Options{Policy: p2}))
 	defer other.Close()
 	g.warm(t, selByUser, 1, 2)
 	if _, err := other.Exec(`UPDATE posts SET user_id = 2 WHERE id = 1`); err != nil {

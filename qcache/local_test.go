@@ -56,13 +56,13 @@ func TestLocalServesHits(t *testing.T) {
 	t.Parallel()
 	r, _ := localEnv(t)
 	localWarm(t, r, localByID, 1)
-	n := r.inner.queries.Load()
+	n := r.inner.Queries.Load()
 	for range 10 {
 		if !localRead(t, r, r.db, r.policy, localByID, 1) {
 			t.Fatal("a repeated hit was not served by the local index")
 		}
 	}
-	if got := r.inner.queries.Load(); got != n {
+	if got := r.inner.Queries.Load(); got != n {
 		t.Errorf("%d queries reached the database", got-n)
 	}
 	if s := r.policy.Stats(); s.LocalHits > s.Hits {
@@ -150,11 +150,11 @@ func TestLocalSchemeRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	localRead(t, r, r.db, r.policy, localByID, 2) // re-adds the scheme: rotation
-	before := r.inner.queries.Load()
+	before := r.inner.Queries.Load()
 	if localRead(t, r, r.db, r.policy, localByID, 1) {
 		t.Fatal("the local index served an entry of a rotated generation")
 	}
-	if r.inner.queries.Load() == before {
+	if r.inner.Queries.Load() == before {
 		t.Fatal("an entry of a rotated generation was served from the store")
 	}
 }
@@ -165,7 +165,7 @@ func TestLocalSchemeRotation(t *testing.T) {
 func TestLocalWriteRacingFill(t *testing.T) {
 	t.Parallel()
 	r := newReadEnv(t, nil, qcache.GranularOptions{})
-	hc := &hookConnector{dsn: r.inner.dsn}
+	hc := &hookConnector{dsn: r.inner.DSN}
 	db := sql.OpenDB(qcache.Wrap(hc, qcache.Options{Policy: r.policy, OnError: func(err error) { t.Logf("OnError: %v", err) }}))
 	t.Cleanup(func() { db.Close() })
 	var title string

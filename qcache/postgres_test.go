@@ -3,7 +3,6 @@ package qcache_test
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -12,63 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 )
 
-// pgCountingConnector wraps the pgx connector and counts the queries that
-// reach its connections.
-type pgCountingConnector struct {
-	inner   driver.Connector
-	queries atomic.Int64
-}
-
-func (c *pgCountingConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	ic, err := c.inner.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &pgCountingConn{Conn: ic.(*stdlib.Conn), n: &c.queries}, nil
-}
-
-func (c *pgCountingConnector) Driver() driver.Driver { return c.inner.Driver() }
-
-// pgCountingConn embeds *stdlib.Conn, so it implements every optional
-// interface the pgx connection does; it counts queries.
-type pgCountingConn struct {
-	*stdlib.Conn
-	n *atomic.Int64
-}
-
-func (c *pgCountingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.n.Add(1)
-	return c.Conn.QueryContext(ctx, q, args)
-}
-
-func (c *pgCountingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	s, err := c.Conn.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return &pgCountingStmt{Stmt: s.(*stdlib.Stmt), n: c.n}, nil
-}
-
-type pgCountingStmt struct {
-	*stdlib.Stmt
-	n *atomic.Int64
-}
-
-func (s *pgCountingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.n.Add(1)
-	return s.Stmt.QueryContext(ctx, args)
-}
-
 type pgEnv struct {
-	inner *pgCountingConnector
+	inner *dbtest.Postgres
 	db    *sql.DB // wrapped
 	plain *sql.DB
 	errs  atomic.Int64
@@ -79,27 +29,8 @@ type pgEnv struct {
 // dialect Postgres, memory store) and an unwrapped one on it.
 func newPGEnv(t *testing.T, setup ...string) *pgEnv {
 	t.Helper()
-	dsn := testserver.Postgres(t)
-	schema := fmt.Sprintf("qc_test_%d_%d", time.Now().UnixNano(), rand.Uint32())
-	admin := must(sql.Open("pgx", dsn))
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	connector := func() driver.Connector {
-		cfg, err := pgx.ParseConfig(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.RuntimeParams["search_path"] = schema
-		return stdlib.GetConnector(*cfg)
-	}
-	e := &pgEnv{inner: &pgCountingConnector{inner: connector()}}
+	_, connector := dbtest.PostgresSchema(t, testserver.Postgres(t))
+	e := &pgEnv{inner: &dbtest.Postgres{Inner: connector()}}
 	e.plain = sql.OpenDB(connector())
 	t.Cleanup(func() { e.plain.Close() })
 	for _, s := range setup {
@@ -126,9 +57,9 @@ func newPGEnv(t *testing.T, setup ...string) *pgEnv {
 func (e *pgEnv) read(t *testing.T, query string, args ...any) (cached bool) {
 	t.Helper()
 	ctx := context.Background()
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	got := all(t, ctx, e.db, query, args...)
-	cached = e.inner.queries.Load() == before
+	cached = e.inner.Queries.Load() == before
 	want := all(t, ctx, e.plain, query, args...)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s %v:\n got %v\nwant %v (cached %v)", query, args, got, want, cached)
@@ -324,11 +255,11 @@ func TestPostgresServedFromCache(t *testing.T) {
 		// QueryRow reads one row; the result is still stored.
 		var name string
 		for i := range 2 {
-			before := e.inner.queries.Load()
+			before := e.inner.Queries.Load()
 			if err := e.db.QueryRow(`SELECT name FROM users WHERE id = $1`, int64(2)).Scan(&name); err != nil {
 				t.Fatal(err)
 			}
-			if reached := e.inner.queries.Load() != before; reached != (i == 0) || name != "two" {
+			if reached := e.inner.Queries.Load() != before; reached != (i == 0) || name != "two" {
 				t.Fatalf("QueryRow %d: reached %v, name %q", i, reached, name)
 			}
 		}
@@ -379,14 +310,14 @@ func TestPostgresServedFromCache(t *testing.T) {
 		stmt := must(e.db.Prepare(q))
 		defer stmt.Close()
 		for i := range 2 {
-			before := e.inner.queries.Load()
+			before := e.inner.Queries.Load()
 			rows := must(stmt.Query(int64(2)))
 			for rows.Next() {
 			}
 			if err := rows.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if reached := e.inner.queries.Load() != before; reached != (i == 0) {
+			if reached := e.inner.Queries.Load() != before; reached != (i == 0) {
 				t.Fatalf("prepared run %d: reached the database %v", i, reached)
 			}
 		}
@@ -448,9 +379,9 @@ func TestPostgresColumnTypesAndScan(t *testing.T) {
 	}
 	want := run(e.plain)
 	miss := run(e.db)
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	hit := run(e.db)
-	if e.inner.queries.Load() != before {
+	if e.inner.Queries.Load() != before {
 		t.Fatal("second run was not served from the cache")
 	}
 	for _, c := range []struct {
@@ -490,9 +421,9 @@ func TestPostgresVolatileUncached(t *testing.T) {
 	e := newPGEnv(t, pgSetup...)
 	e.exec(t, `CREATE SEQUENCE seq`)
 	reached := func(f func()) bool {
-		before := e.inner.queries.Load()
+		before := e.inner.Queries.Load()
 		f()
-		return e.inner.queries.Load() != before
+		return e.inner.Queries.Load() != before
 	}
 	t.Run("now", func(t *testing.T) {
 		var prev time.Time

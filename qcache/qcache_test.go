@@ -3,7 +3,6 @@ package qcache_test
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,54 +16,10 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 )
-
-// countingConnector opens real mattn/go-sqlite3 connections and counts the
-// queries that reach them.
-type countingConnector struct {
-	dsn     string
-	queries atomic.Int64
-}
-
-func (c *countingConnector) Connect(context.Context) (driver.Conn, error) {
-	ic, err := (&sqlite3.SQLiteDriver{}).Open(c.dsn)
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{SQLiteConn: ic.(*sqlite3.SQLiteConn), n: &c.queries}, nil
-}
-
-func (c *countingConnector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{} }
-
-type countingConn struct {
-	*sqlite3.SQLiteConn
-	n *atomic.Int64
-}
-
-func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.n.Add(1)
-	return c.SQLiteConn.QueryContext(ctx, q, args)
-}
-
-func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	s, err := c.SQLiteConn.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return &countingStmt{SQLiteStmt: s.(*sqlite3.SQLiteStmt), n: c.n}, nil
-}
-
-type countingStmt struct {
-	*sqlite3.SQLiteStmt
-	n *atomic.Int64
-}
-
-func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.n.Add(1)
-	return s.SQLiteStmt.QueryContext(ctx, args)
-}
 
 // The statements the tests run and the tables they read or write: the
 // provisional extractor (the real one comes from the SQL parser).
@@ -117,7 +72,7 @@ func writeTables(q string) ([]string, bool) {
 }
 
 type env struct {
-	inner  *countingConnector
+	inner  *dbtest.SQLite
 	db     *sql.DB // wrapped
 	plain  *sql.DB // the same database, unwrapped
 	policy *qcache.TablePolicy
@@ -128,7 +83,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	dsn := "file:" + filepath.Join(t.TempDir(), "db.sqlite") + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate"
-	e := &env{inner: &countingConnector{dsn: dsn}, clock: cachetest.NewFakeClock(time.Unix(1e9, 0))}
+	e := &env{inner: &dbtest.SQLite{DSN: dsn}, clock: cachetest.NewFakeClock(time.Unix(1e9, 0))}
 	store, err := memory.NewStore(memory.StoreOptions{MaxEntries: 10_000, Clock: e.clock})
 	if err != nil {
 		t.Fatal(err)
@@ -202,9 +157,9 @@ func must[T any](v T, err error) T {
 // agree. It reports whether the wrapper reached the database.
 func (e *env) check(t *testing.T, ctx context.Context, query string, args ...any) (reachedDB bool) {
 	t.Helper()
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	got := all(t, ctx, e.db, query, args...)
-	reached := e.inner.queries.Load() != before
+	reached := e.inner.Queries.Load() != before
 	want := all(t, context.Background(), e.plain, query, args...)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s %v:\n got %#v\nwant %#v", query, args, got, want)
@@ -263,9 +218,9 @@ func TestColumnTypesOnHit(t *testing.T) {
 	}
 	want := types(e.plain)
 	miss := types(e.db)
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	hit := types(e.db)
-	if e.inner.queries.Load() != before {
+	if e.inner.Queries.Load() != before {
 		t.Fatal("second query was not a hit")
 	}
 	if !reflect.DeepEqual(miss, want) || !reflect.DeepEqual(hit, want) {
@@ -332,7 +287,7 @@ func TestPreparedStatements(t *testing.T) {
 	defer sel.Close()
 	upd := must(e.db.Prepare(updItem))
 	defer upd.Close()
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	get := func() string {
 		var s string
 		if err := sel.QueryRowContext(ctx, 1).Scan(&s); err != nil {
@@ -342,7 +297,7 @@ func TestPreparedStatements(t *testing.T) {
 	}
 	get()
 	get()
-	if n := e.inner.queries.Load() - before; n != 1 {
+	if n := e.inner.Queries.Load() - before; n != 1 {
 		t.Errorf("two prepared queries reached the database %d times, want 1", n)
 	}
 	if _, err := upd.Exec("p", 1); err != nil {
@@ -400,23 +355,23 @@ func TestQueryInWrittenTransactionBypassesCache(t *testing.T) {
 	tx := must(e.db.BeginTx(ctx, nil))
 	defer tx.Rollback()
 	// Before the transaction writes, its reads may be served from the cache.
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	var name string
 	if err := tx.QueryRow(selItem, 1).Scan(&name); err != nil {
 		t.Fatal(err)
 	}
-	if e.inner.queries.Load() != before || name != "a" {
-		t.Errorf("clean transaction: got %q, reached db %v; want the cached %q", name, e.inner.queries.Load() != before, "a")
+	if e.inner.Queries.Load() != before || name != "a" {
+		t.Errorf("clean transaction: got %q, reached db %v; want the cached %q", name, e.inner.Queries.Load() != before, "a")
 	}
 	if _, err := tx.Exec(updItem, "own-write", 1); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		before := e.inner.queries.Load()
+		before := e.inner.Queries.Load()
 		if err := tx.QueryRow(selItem, 1).Scan(&name); err != nil {
 			t.Fatal(err)
 		}
-		if e.inner.queries.Load() == before {
+		if e.inner.Queries.Load() == before {
 			t.Error("query in a written transaction: served from cache")
 		}
 		if name != "own-write" {
@@ -531,7 +486,7 @@ func TestConcurrentReadsNeverStale(t *testing.T) {
 				for k := range floor {
 					floor[k] = committed[k].Load()
 				}
-				before := e.inner.queries.Load()
+				before := e.inner.Queries.Load()
 				rows, err := e.db.QueryContext(ctx, selCounter)
 				if err != nil {
 					t.Error(err)
@@ -549,7 +504,7 @@ func TestConcurrentReadsNeverStale(t *testing.T) {
 					t.Error(err)
 				}
 				rows.Close()
-				if e.inner.queries.Load() == before {
+				if e.inner.Queries.Load() == before {
 					hits.Add(1)
 				}
 				reads.Add(1)
@@ -641,18 +596,18 @@ func TestMaxRows(t *testing.T) {
 	defer db.Close()
 	ctx := context.Background()
 	for i := range 2 {
-		before := e.inner.queries.Load()
+		before := e.inner.Queries.Load()
 		if got := all(t, ctx, db, selItems); len(got) != 2 {
 			t.Fatalf("got %d rows, want 2", len(got))
 		}
-		if e.inner.queries.Load() == before {
+		if e.inner.Queries.Load() == before {
 			t.Errorf("run %d: a result over MaxRows was served from cache", i+1)
 		}
 	}
 	all(t, ctx, db, selItem, 1)
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	all(t, ctx, db, selItem, 1)
-	if e.inner.queries.Load() != before {
+	if e.inner.Queries.Load() != before {
 		t.Error("a one-row result was not cached with MaxRows 1")
 	}
 }
@@ -701,18 +656,18 @@ func TestLostInvalidationStopsServing(t *testing.T) {
 	// The stale entry must not be served, store down or back up.
 	for _, down := range []bool{true, false} {
 		store.down.Store(down)
-		before := e.inner.queries.Load()
+		before := e.inner.Queries.Load()
 		got := all(t, ctx, db, selItems)
-		if e.inner.queries.Load() == before {
+		if e.inner.Queries.Load() == before {
 			t.Errorf("store down=%v: served from cache after a lost invalidation", down)
 		}
 		if want := all(t, ctx, e.plain, selItems); !reflect.DeepEqual(got, want) {
 			t.Errorf("store down=%v: got %v, want %v", down, got, want)
 		}
 	}
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	all(t, ctx, db, selItems)
-	if e.inner.queries.Load() != before {
+	if e.inner.Queries.Load() != before {
 		t.Error("store back up: caching did not resume")
 	}
 }
@@ -723,9 +678,9 @@ func TestPassthroughWithoutPolicy(t *testing.T) {
 	db := sql.OpenDB(qcache.Wrap(e.inner, qcache.Options{}))
 	defer db.Close()
 	for range 2 {
-		before := e.inner.queries.Load()
+		before := e.inner.Queries.Load()
 		all(t, context.Background(), db, selItems)
-		if e.inner.queries.Load() == before {
+		if e.inner.Queries.Load() == before {
 			t.Error("without a Policy: served from cache")
 		}
 	}
@@ -738,12 +693,12 @@ func TestStrictIsolationBypassesCache(t *testing.T) {
 	e.check(t, ctx, selItem, 1)
 	tx := must(e.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable}))
 	defer tx.Rollback()
-	before := e.inner.queries.Load()
+	before := e.inner.Queries.Load()
 	var name string
 	if err := tx.QueryRow(selItem, 1).Scan(&name); err != nil {
 		t.Fatal(err)
 	}
-	if e.inner.queries.Load() == before {
+	if e.inner.Queries.Load() == before {
 		t.Error("SERIALIZABLE transaction: served from cache")
 	}
 }

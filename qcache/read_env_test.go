@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 )
@@ -13,7 +14,7 @@ import (
 // readEnv is a SQLite database with a posts table, opened through a
 // GranularPolicy (db) and unwrapped (plain).
 type readEnv struct {
-	inner  *countingConnector
+	inner  *dbtest.SQLite
 	policy *qcache.GranularPolicy
 	db     *sql.DB
 	plain  *sql.DB
@@ -24,7 +25,7 @@ type readEnv struct {
 func newReadEnv(t testing.TB, store cachekit.Store, opts qcache.GranularOptions, wopts ...qcache.Options) *readEnv {
 	t.Helper()
 	dsn := "file:" + filepath.Join(t.TempDir(), "db.sqlite") + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate"
-	r := &readEnv{inner: &countingConnector{dsn: dsn}}
+	r := &readEnv{inner: &dbtest.SQLite{DSN: dsn}}
 	if store == nil {
 		store = must(memory.NewStore(memory.StoreOptions{}))
 		t.Cleanup(func() { store.Close() })

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 )
@@ -21,7 +22,7 @@ func TestPostgresCoalesce(t *testing.T) {
 	store := must(memory.NewStore(memory.StoreOptions{}))
 	t.Cleanup(func() { store.Close() })
 	type process struct {
-		inner *pgCountingConnector
+		inner *dbtest.Postgres
 		db    *sql.DB
 		p     *qcache.GranularPolicy
 		rec   *recorder
@@ -29,7 +30,7 @@ func TestPostgresCoalesce(t *testing.T) {
 	procs := make([]process, 2)
 	for i := range procs {
 		pr := &procs[i]
-		pr.inner = &pgCountingConnector{inner: e.inner.inner}
+		pr.inner = &dbtest.Postgres{Inner: e.inner.Inner}
 		pr.rec = newRecorder(qcache.Coalesced, qcache.LeaseWait)
 		pr.p = must(qcache.NewGranularPolicy(qcache.GranularOptions{
 			Store: store, Dialect: qcache.Postgres, Lock: true, LockWait: time.Hour, Observer: pr.rec,
@@ -64,7 +65,7 @@ func TestPostgresCoalesce(t *testing.T) {
 			t.Fatalf("reader %d got %v, want %v", i, got[i], want)
 		}
 	}
-	if n0, n1 := procs[0].inner.queries.Load(), procs[1].inner.queries.Load(); n0 != 1 || n1 != 0 {
+	if n0, n1 := procs[0].inner.Queries.Load(), procs[1].inner.Queries.Load(); n0 != 1 || n1 != 0 {
 		t.Errorf("PostgreSQL saw %d and %d queries from the two processes, want 1 and 0", n0, n1)
 	}
 	s0, s1 := procs[0].p.Stats(), procs[1].p.Stats()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 )
@@ -73,9 +74,9 @@ func kinds(events []qcache.Event) []qcache.EventKind {
 
 // another opens a second wrapped database on r's file, with a policy of
 // its own on store (a second process sharing the cache).
-func (r *readEnv) another(t *testing.T, opts qcache.GranularOptions) (*sql.DB, *countingConnector, *qcache.GranularPolicy) {
+func (r *readEnv) another(t *testing.T, opts qcache.GranularOptions) (*sql.DB, *dbtest.SQLite, *qcache.GranularPolicy) {
 	t.Helper()
-	c := &countingConnector{dsn: r.inner.dsn}
+	c := &dbtest.SQLite{DSN: r.inner.DSN}
 	opts.Dialect = qcache.SQLite
 	p := must(qcache.NewGranularPolicy(opts))
 	db := sql.OpenDB(qcache.Wrap(c, qcache.Options{Policy: p, OnError: func(err error) { t.Errorf("OnError: %v", err) }}))
@@ -252,15 +253,15 @@ func TestCoalesceInProcess(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
-		policy func(t *testing.T, r *readEnv, obs qcache.Observer) (*sql.DB, *countingConnector, func() qcache.Stats)
+		policy func(t *testing.T, r *readEnv, obs qcache.Observer) (*sql.DB, *dbtest.SQLite, func() qcache.Stats)
 	}{
-		{"granular", func(t *testing.T, r *readEnv, obs qcache.Observer) (*sql.DB, *countingConnector, func() qcache.Stats) {
+		{"granular", func(t *testing.T, r *readEnv, obs qcache.Observer) (*sql.DB, *dbtest.SQLite, func() qcache.Stats) {
 			store := must(memory.NewStore(memory.StoreOptions{}))
 			t.Cleanup(func() { store.Close() })
 			db, c, p := r.another(t, qcache.GranularOptions{Store: store, Observer: obs, LockWait: time.Hour})
 			return db, c, p.Stats
 		}},
-		{"table", func(t *testing.T, r *readEnv, obs qcache.Observer) (*sql.DB, *countingConnector, func() qcache.Stats) {
+		{"table", func(t *testing.T, r *readEnv, obs qcache.Observer) (*sql.DB, *dbtest.SQLite, func() qcache.Stats) {
 			db, p := newTableReadEnv(t, r, qcache.TableOptions{Observer: obs, LockWait: time.Hour})
 			return db, r.inner, p.Stats
 		}},
@@ -273,7 +274,7 @@ func TestCoalesceInProcess(t *testing.T) {
 			ctx := context.Background()
 			const q = `SELECT title FROM posts WHERE user_id = ?`
 			want := all(t, ctx, r.plain, q, 1)
-			before := inner.queries.Load()
+			before := inner.Queries.Load()
 
 			rows := must(db.QueryContext(ctx, q, 1))
 			const n = 8
@@ -294,7 +295,7 @@ func TestCoalesceInProcess(t *testing.T) {
 					t.Fatalf("reader %d got %v, want %v", i, got[i], want)
 				}
 			}
-			if q := inner.queries.Load() - before; q != 1 {
+			if q := inner.Queries.Load() - before; q != 1 {
 				t.Errorf("the database saw %d queries, want 1", q)
 			}
 			if s := stats(); s.Hits != n || s.Misses != 1 || s.Coalesced != n || s.Stored != 1 {
@@ -338,7 +339,7 @@ func TestCoalesceAbandonedFill(t *testing.T) {
 			rec := newRecorder(qcache.Coalesced)
 			r := newReadEnv(t, nil, qcache.GranularOptions{Observer: rec, LockWait: time.Hour}, qcache.Options{MaxRows: tc.max})
 			ctx := context.Background()
-			before := r.inner.queries.Load()
+			before := r.inner.Queries.Load()
 			rows := must(r.db.QueryContext(ctx, tc.query, tc.arg))
 			done := make(chan error)
 			go func() {
@@ -354,7 +355,7 @@ func TestCoalesceAbandonedFill(t *testing.T) {
 			tc.read(rows)
 			rows.Close()
 			<-done
-			if q := r.inner.queries.Load() - before; q != 2 {
+			if q := r.inner.Queries.Load() - before; q != 2 {
 				t.Errorf("the database saw %d queries, want 2", q)
 			}
 			s := r.policy.Stats()
@@ -412,7 +413,7 @@ func TestLeaseAcrossPolicies(t *testing.T) {
 			if got := <-done; !reflect.DeepEqual(got, want) {
 				t.Fatalf("second database got %v, want %v", got, want)
 			}
-			if n1, n2 := c1.queries.Load(), c2.queries.Load(); n1 != 1 || n2 != 0 {
+			if n1, n2 := c1.Queries.Load(), c2.Queries.Load(); n1 != 1 || n2 != 0 {
 				t.Errorf("the databases saw %d and %d queries, want 1 and 0", n1, n2)
 			}
 			if s1, s2 := p1.Stats(), p2.Stats(); s1.Stored != 1 || s2.LeaseWaits != 1 || s2.Hits != 1 {

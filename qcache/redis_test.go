@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/qcache"
 	"github.com/cachekit/cachekit/redis"
@@ -257,10 +258,10 @@ func entryKeysTrimmed(t *testing.T, addrs []string, prefix string) []string {
 
 // otherProcess opens a second policy and wrapped database on g's database
 // file over store, as another process would.
-func otherProcess(t *testing.T, g *genv, store cachekit.Store) (*sql.DB, *countingConnector, *atomic.Int64) {
+func otherProcess(t *testing.T, g *genv, store cachekit.Store) (*sql.DB, *dbtest.SQLite, *atomic.Int64) {
 	t.Helper()
 	p := must(qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.SQLite}))
-	inner := &countingConnector{dsn: g.inner.dsn}
+	inner := &dbtest.SQLite{DSN: g.inner.DSN}
 	var errs atomic.Int64
 	db := sql.OpenDB(qcache.Wrap(inner, qcache.Options{Policy: p, OnError: func(err error) {
 		errs.Add(1)
@@ -272,11 +273,11 @@ func otherProcess(t *testing.T, g *genv, store cachekit.Store) (*sql.DB, *counti
 
 // readVia reads query through db, checks it against the database and
 // reports whether it was served from the cache.
-func readVia(t *testing.T, g *genv, db *sql.DB, inner *countingConnector, query string, args ...any) bool {
+func readVia(t *testing.T, g *genv, db *sql.DB, inner *dbtest.SQLite, query string, args ...any) bool {
 	t.Helper()
-	before := inner.queries.Load()
+	before := inner.Queries.Load()
 	got := all(t, context.Background(), db, query, args...)
-	cached := inner.queries.Load() == before
+	cached := inner.Queries.Load() == before
 	if want := all(t, context.Background(), g.plain, query, args...); !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s %v: got %v, want %v (cached %v)", query, args, got, want, cached)
 	}

@@ -37,12 +37,12 @@ func forEachDB(t *testing.T, f func(t *testing.T, e *txEnv)) {
 				t.Fatalf("%s: %v", s, err)
 			}
 		}
-		f(t, &txEnv{db: g.db, plain: g.plain, queries: &g.inner.queries, errs: &g.errs})
+		f(t, &txEnv{db: g.db, plain: g.plain, queries: &g.inner.Queries, errs: &g.errs})
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		e := newPGEnv(t, pgSetup...)
-		f(t, &txEnv{db: e.db, plain: e.plain, queries: &e.inner.queries, errs: &e.errs, postgres: true})
+		f(t, &txEnv{db: e.db, plain: e.plain, queries: &e.inner.Queries, errs: &e.errs, postgres: true})
 	})
 }
 

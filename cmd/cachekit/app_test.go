@@ -12,10 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/mattn/go-sqlite3"
-
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/disk"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/memcached"
 	"github.com/cachekit/cachekit/qcache"
@@ -39,8 +38,8 @@ type app struct {
 func newApp(t *testing.T, store cachekit.Store, storeURL, prefix string) *app {
 	t.Helper()
 	dsn := "file:" + filepath.Join(t.TempDir(), "app.sqlite") + "?_journal_mode=WAL&_busy_timeout=10000"
-	c := &countingConnector{dsn: dsn}
-	return openApp(t, c, &c.queries, qcache.SQLite, store, storeURL, prefix,
+	c := &dbtest.SQLite{DSN: dsn}
+	return openApp(t, c, &c.Queries, qcache.SQLite, store, storeURL, prefix,
 		`CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, tag TEXT)`,
 		`INSERT INTO posts (user_id, title, tag) VALUES (1, 'a1', 'x'), (1, 'a2', NULL), (2, 'b1', 'x'), (3, 'c1', 'y')`,
 		`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)`,
@@ -206,49 +205,4 @@ func backends() []struct {
 func testPrefix(t *testing.T) string {
 	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
 	return fmt.Sprintf("cktest:%s:%s:", name, rand.Text()[:8])
-}
-
-// countingConnector opens real mattn/go-sqlite3 connections and counts the
-// queries that reach them.
-type countingConnector struct {
-	dsn     string
-	queries atomic.Int64
-}
-
-func (c *countingConnector) Connect(context.Context) (driver.Conn, error) {
-	ic, err := (&sqlite3.SQLiteDriver{}).Open(c.dsn)
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{SQLiteConn: ic.(*sqlite3.SQLiteConn), n: &c.queries}, nil
-}
-
-func (c *countingConnector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{} }
-
-type countingConn struct {
-	*sqlite3.SQLiteConn
-	n *atomic.Int64
-}
-
-func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.n.Add(1)
-	return c.SQLiteConn.QueryContext(ctx, q, args)
-}
-
-func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	s, err := c.SQLiteConn.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return &countingStmt{SQLiteStmt: s.(*sqlite3.SQLiteStmt), n: c.n}, nil
-}
-
-type countingStmt struct {
-	*sqlite3.SQLiteStmt
-	n *atomic.Int64
-}
-
-func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.n.Add(1)
-	return s.SQLiteStmt.QueryContext(ctx, args)
 }

@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
-	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/cachekit/cachekit/disk"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/qcache"
 )
@@ -20,28 +14,8 @@ import (
 // t.Cleanup), with a policy of dialect Postgres over a disk store.
 func newPGApp(t *testing.T, setup ...string) *app {
 	t.Helper()
-	dsn := testserver.Postgres(t)
-	schema := "ck_cli_" + strings.ToLower(testPrefix(t)[len("cktest:"):])
-	schema = strings.NewReplacer(":", "_", "-", "_").Replace(schema)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.Exec(`CREATE SCHEMA ` + pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(`DROP SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["search_path"] = schema
-	c := &pgCountingConnector{inner: stdlib.GetConnector(*cfg)}
+	_, connector := dbtest.PostgresSchema(t, testserver.Postgres(t))
+	c := &dbtest.Postgres{Inner: connector()}
 
 	dir := t.TempDir()
 	store, err := disk.New(context.Background(), disk.Options{Dir: dir})
@@ -49,7 +23,7 @@ func newPGApp(t *testing.T, setup ...string) *app {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return openApp(t, c, &c.queries, qcache.Postgres, store, "disk://"+dir, "", setup...)
+	return openApp(t, c, &c.Queries, qcache.Postgres, store, "disk://"+dir, "", setup...)
 }
 
 // TestInvalidatePostgres checks the postgres dialect's folding of names
@@ -99,51 +73,4 @@ func TestInvalidatePostgres(t *testing.T) {
 	}
 	a.expect(t, true, byOwner, 7)
 	a.expect(t, false, byUser, 2)
-}
-
-// pgCountingConnector wraps the pgx connector and counts the queries that
-// reach its connections.
-type pgCountingConnector struct {
-	inner   driver.Connector
-	queries atomic.Int64
-}
-
-func (c *pgCountingConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	ic, err := c.inner.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &pgCountingConn{Conn: ic.(*stdlib.Conn), n: &c.queries}, nil
-}
-
-func (c *pgCountingConnector) Driver() driver.Driver { return c.inner.Driver() }
-
-// pgCountingConn embeds *stdlib.Conn, so it implements every optional
-// interface the pgx connection does; it counts queries.
-type pgCountingConn struct {
-	*stdlib.Conn
-	n *atomic.Int64
-}
-
-func (c *pgCountingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.n.Add(1)
-	return c.Conn.QueryContext(ctx, q, args)
-}
-
-func (c *pgCountingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	s, err := c.Conn.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return &pgCountingStmt{Stmt: s.(*stdlib.Stmt), n: c.n}, nil
-}
-
-type pgCountingStmt struct {
-	*stdlib.Stmt
-	n *atomic.Int64
-}
-
-func (s *pgCountingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.n.Add(1)
-	return s.Stmt.QueryContext(ctx, args)
 }

@@ -1,27 +1,21 @@
 package orm_test
 
 import (
-	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
-	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
@@ -70,43 +64,21 @@ func forEachBackend(t *testing.T, test func(t *testing.T, e *env)) {
 func newSQLiteEnv(t *testing.T) *env {
 	t.Helper()
 	dsn := "file:" + filepath.Join(t.TempDir(), "db.sqlite") + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate"
-	inner := &sqliteCountingConnector{dsn: dsn}
+	inner := &dbtest.SQLite{DSN: dsn}
 	plain, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnv(t, qcache.SQLite, inner, &inner.queries, plain)
+	return newEnv(t, qcache.SQLite, inner, &inner.Queries, plain)
 }
 
 // newPGEnv creates a schema of its own on the shared PostgreSQL server
 // (dropped in t.Cleanup), and opens both pools with it as search_path.
 func newPGEnv(t *testing.T) *env {
 	t.Helper()
-	dsn := testserver.Postgres(t)
-	schema := fmt.Sprintf("qc_orm_%d_%d", time.Now().UnixNano(), rand.Uint32())
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	connector := func() driver.Connector {
-		cfg, err := pgx.ParseConfig(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.RuntimeParams["search_path"] = schema
-		return stdlib.GetConnector(*cfg)
-	}
-	inner := &pgCountingConnector{inner: connector()}
-	return newEnv(t, qcache.Postgres, inner, &inner.queries, sql.OpenDB(connector()))
+	_, connector := dbtest.PostgresSchema(t, testserver.Postgres(t))
+	inner := &dbtest.Postgres{Inner: connector()}
+	return newEnv(t, qcache.Postgres, inner, &inner.Queries, sql.OpenDB(connector()))
 }
 
 // newEnv wraps inner with a GranularPolicy over a memory store and opens
@@ -201,100 +173,6 @@ func sameResult[DB any](t *testing.T, e *env, name string, wrapped, plain DB, re
 		t.Fatalf("%s:\n got %+v\nwant %+v (%d queries reached the database)", name, got, want, n)
 	}
 	return n == 0
-}
-
-// pgCountingConnector wraps the pgx connector and counts the queries that
-// reach its connections.
-type pgCountingConnector struct {
-	inner   driver.Connector
-	queries atomic.Int64
-}
-
-func (c *pgCountingConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	ic, err := c.inner.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &pgCountingConn{Conn: ic.(*stdlib.Conn), n: &c.queries}, nil
-}
-
-func (c *pgCountingConnector) Driver() driver.Driver { return c.inner.Driver() }
-
-// pgCountingConn embeds *stdlib.Conn, so it implements every optional
-// interface the pgx connection does; it counts queries.
-type pgCountingConn struct {
-	*stdlib.Conn
-	n *atomic.Int64
-}
-
-func (c *pgCountingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.n.Add(1)
-	return c.Conn.QueryContext(ctx, q, args)
-}
-
-func (c *pgCountingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	s, err := c.Conn.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return &pgCountingStmt{Stmt: s.(*stdlib.Stmt), n: c.n}, nil
-}
-
-type pgCountingStmt struct {
-	*stdlib.Stmt
-	n *atomic.Int64
-}
-
-func (s *pgCountingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.n.Add(1)
-	return s.Stmt.QueryContext(ctx, args)
-}
-
-// sqliteCountingConnector opens mattn/go-sqlite3 connections to dsn and
-// counts the queries that reach them.
-type sqliteCountingConnector struct {
-	dsn     string
-	queries atomic.Int64
-}
-
-func (c *sqliteCountingConnector) Connect(context.Context) (driver.Conn, error) {
-	ic, err := (&sqlite3.SQLiteDriver{}).Open(c.dsn)
-	if err != nil {
-		return nil, err
-	}
-	return &sqliteCountingConn{SQLiteConn: ic.(*sqlite3.SQLiteConn), n: &c.queries}, nil
-}
-
-func (c *sqliteCountingConnector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{} }
-
-// sqliteCountingConn embeds *sqlite3.SQLiteConn, so it implements every
-// optional interface the mattn connection does; it counts queries.
-type sqliteCountingConn struct {
-	*sqlite3.SQLiteConn
-	n *atomic.Int64
-}
-
-func (c *sqliteCountingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.n.Add(1)
-	return c.SQLiteConn.QueryContext(ctx, q, args)
-}
-
-func (c *sqliteCountingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	s, err := c.SQLiteConn.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return &sqliteCountingStmt{SQLiteStmt: s.(*sqlite3.SQLiteStmt), n: c.n}, nil
-}
-
-type sqliteCountingStmt struct {
-	*sqlite3.SQLiteStmt
-	n *atomic.Int64
-}
-
-func (s *sqliteCountingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.n.Add(1)
-	return s.SQLiteStmt.QueryContext(ctx, args)
 }
 
 // Known gaps of qcache, by which a read that a write cannot change still

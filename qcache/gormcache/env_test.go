@@ -1,25 +1,21 @@
 package gormcache_test
 
 import (
-	"context"
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
 	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
@@ -89,7 +85,7 @@ func newSQLiteEnv(t *testing.T, cfg gormcache.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnv(t, cfg, qcache.SQLite, sqliteConnector{dsn}, plain,
+	return newEnv(t, cfg, qcache.SQLite, &dbtest.SQLite{DSN: dsn}, plain,
 		func(db *sql.DB) gorm.Dialector { return sqlite.New(sqlite.Config{Conn: db}) })
 }
 
@@ -97,27 +93,8 @@ func newSQLiteEnv(t *testing.T, cfg gormcache.Config) *env {
 // (dropped in t.Cleanup) and opens both pools with it as search_path.
 func newPGEnv(t *testing.T, cfg gormcache.Config) *env {
 	t.Helper()
-	dsn := testserver.Postgres(t)
-	schema := fmt.Sprintf("qc_gormcache_%d_%d", time.Now().UnixNano(), rand.Uint32())
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	pgcfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pgcfg.RuntimeParams["search_path"] = schema
-	return newEnv(t, cfg, qcache.Postgres, stdlib.GetConnector(*pgcfg), sql.OpenDB(stdlib.GetConnector(*pgcfg)),
+	_, connector := dbtest.PostgresSchema(t, testserver.Postgres(t))
+	return newEnv(t, cfg, qcache.Postgres, connector(), sql.OpenDB(connector()),
 		func(db *sql.DB) gorm.Dialector { return postgres.New(postgres.Config{Conn: db}) })
 }
 
@@ -180,15 +157,6 @@ func (w testWriter) Printf(format string, args ...any) {
 	w.t.Helper()
 	w.t.Logf(format, args...)
 }
-
-// sqliteConnector opens mattn/go-sqlite3 connections to dsn.
-type sqliteConnector struct{ dsn string }
-
-func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
-	return (&sqlite3.SQLiteDriver{}).Open(c.dsn)
-}
-
-func (c sqliteConnector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{} }
 
 // outcome is what one read did in the cache, from the policy's counters.
 type outcome struct {

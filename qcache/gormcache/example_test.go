@@ -1,13 +1,16 @@
 package gormcache_test
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -90,3 +93,12 @@ func Example() {
 	// 1 order, hits: 2
 	// 5 hits: 2
 }
+
+// sqliteConnector opens mattn/go-sqlite3 connections to dsn.
+type sqliteConnector struct{ dsn string }
+
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
+	return (&sqlite3.SQLiteDriver{}).Open(c.dsn)
+}
+
+func (c sqliteConnector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{} }

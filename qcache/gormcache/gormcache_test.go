@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm/logger"
 	"gorm.io/gorm/schema"
 
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 	"github.com/cachekit/cachekit/qcache/gormcache"
@@ -296,7 +297,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	conn := sqliteConnector{dsn: "file:" + filepath.Join(t.TempDir(), "db.sqlite")}
+	conn := &dbtest.SQLite{DSN: "file:" + filepath.Join(t.TempDir(), "db.sqlite")}
 	dialector := func(db *sql.DB) gorm.Dialector { return sqlite.New(sqlite.Config{Conn: db}) }
 	for name, cfg := range map[string]gormcache.Config{
 		"dialect mismatch": {Policy: qcache.GranularOptions{Store: store, Dialect: qcache.Postgres}},

@@ -2,10 +2,7 @@ package pgfeed_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"reflect"
 	"slices"
@@ -14,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/internal/dbtest"
 	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
@@ -46,15 +41,6 @@ type env struct {
 	observer atomic.Pointer[func(qcache.Event)]
 }
 
-func randomName(t *testing.T, prefix string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return prefix + hex.EncodeToString(b)
-}
-
 // newEnv creates a schema of its own, runs setup in it and opens a wrapped
 // database (GranularPolicy over a memory store) and an unwrapped one; with
 // opts not nil it also starts a feeder with a slot and a publication of its
@@ -68,13 +54,15 @@ func newEnv(t *testing.T, opts *pgfeed.Options, tables []string, setup ...string
 func newEnvStore(t *testing.T, wrap func(cachekit.Store) cachekit.Store, opts *pgfeed.Options, tables []string, setup ...string) *env {
 	t.Helper()
 	dsn := testserver.Postgres(t)
-	name := randomName(t, "pgfeed_t")
+	// The schema is dropped after the slot and the publication (cleanups
+	// run last-in, first-out).
+	name, connector := dbtest.PostgresSchema(t, dsn)
 	e := &env{dsn: dsn, schema: name, slot: name, errc: make(chan error, 100)}
-	e.admin = sql.OpenDB(connector(t, dsn, ""))
-	t.Cleanup(func() { e.admin.Close() })
-	if _, err := e.admin.Exec(`CREATE SCHEMA ` + name); err != nil {
-		t.Fatalf("create schema: %v", err)
+	var err error
+	if e.admin, err = sql.Open("pgx", dsn); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { e.admin.Close() })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()
@@ -82,13 +70,11 @@ func newEnvStore(t *testing.T, wrap func(cachekit.Store) cachekit.Store, opts *p
 		if err := pgfeed.DropSlot(ctx, dsn, e.slot); err != nil {
 			t.Errorf("drop slot: %v", err)
 		}
-		for _, q := range []string{`DROP PUBLICATION IF EXISTS ` + name, `DROP SCHEMA ` + name + ` CASCADE`} {
-			if _, err := e.admin.ExecContext(ctx, q); err != nil {
-				t.Errorf("%s: %v", q, err)
-			}
+		if _, err := e.admin.ExecContext(ctx, `DROP PUBLICATION IF EXISTS `+name); err != nil {
+			t.Errorf("drop publication: %v", err)
 		}
 	})
-	e.plain = sql.OpenDB(connector(t, dsn, name))
+	e.plain = sql.OpenDB(connector())
 	t.Cleanup(func() { e.plain.Close() })
 	for _, s := range setup {
 		if _, err := e.plain.Exec(s); err != nil {
@@ -115,7 +101,7 @@ func newEnvStore(t *testing.T, wrap func(cachekit.Store) cachekit.Store, opts *p
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.db = sql.OpenDB(qcache.Wrap(connector(t, dsn, name), qcache.Options{
+	e.db = sql.OpenDB(qcache.Wrap(connector(), qcache.Options{
 		Policy:  e.policy,
 		OnError: func(err error) { t.Errorf("qcache OnError: %v", err) },
 	}))
@@ -164,18 +150,6 @@ func (e *env) errors() []error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.errs)
-}
-
-func connector(t *testing.T, dsn, schema string) driver.Connector {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if schema != "" {
-		cfg.RuntimeParams["search_path"] = schema
-	}
-	return stdlib.GetConnector(*cfg)
 }
 
 // write runs statements in one transaction on the plain connection and
