@@ -323,6 +323,7 @@ type GranularPolicy struct {
 
 	analyzed textMemo[analysis]
 
+	rewrites     textMemo[rewritten] // PostgreSQL writes, by columns and statement
 	tableKeys    textMemo[tableKeys] // by table name
 	newTableKeys func(string) tableKeys
 

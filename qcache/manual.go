@@ -3,12 +3,6 @@ package qcache
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
-	"fmt"
-	"strings"
-
-	"github.com/cachekit/cachekit"
-	"github.com/cachekit/cachekit/qcache/internal/sqldeps"
 )
 
 // noInvalidationKey is the context key of WithoutInvalidation.
@@ -58,64 +52,13 @@ func invalidationSkipped(ctx context.Context) bool {
 // list cannot be read, the table's epoch is bumped instead, which
 // invalidates every cached query reading the table.
 func (p *GranularPolicy) InvalidateRow(ctx context.Context, table string, row map[string]any) error {
-	t := p.tableName(table)
-	keys := []string{p.wholeKey(t)}
-	kind := InvalidateRows
-	list, err := p.opts.Store.Get(ctx, p.listKey(t))
-	if err != nil && !errors.Is(err, cachekit.ErrMiss) || !p.addRowStamps(&keys, t, list, row) {
-		keys = append(keys, p.epochKey(t))
-		kind = InvalidateTable
-	}
-	if err := p.deleteStamps(ctx, keys); err != nil {
-		return fmt.Errorf("qcache: invalidate a row of %s: %w", t, err)
-	}
-	p.noteInvalidation(kind, "", []string{t})
-	return nil
-}
-
-// addRowStamps appends to keys the stamps of row under the live schemes of
-// list; false means a value is missing or cannot be canonicalised.
-func (p *GranularPolicy) addRowStamps(keys *[]string, t string, list []byte, row map[string]any) bool {
-	canon := map[string]string{}
-	for _, sc := range liveSchemes(list, p.opts.Now()) {
-		cols := strings.Split(sc, ",")
-		vals := make([]string, len(cols))
-		for i, c := range cols {
-			cv, ok := canon[c]
-			if !ok {
-				v, found := p.rowValue(row, c)
-				if !found {
-					return false
-				}
-				if cv, ok = canonical(v); !ok {
-					return false
-				}
-				canon[c] = cv
-			}
-			vals[i] = cv
+	img := RowImage{Columns: make([]string, 0, len(row)), Values: make([]driver.Value, 0, len(row))}
+	for col, v := range row {
+		if c, err := driver.DefaultParameterConverter.ConvertValue(v); err == nil {
+			v = c
 		}
-		*keys = append(*keys, p.stampKey(t, cols, vals))
+		img.Columns = append(img.Columns, col)
+		img.Values = append(img.Values, v)
 	}
-	return true
-}
-
-// rowValue returns the value of column col in row, converted as
-// database/sql converts arguments.
-func (p *GranularPolicy) rowValue(row map[string]any, col string) (any, bool) {
-	v, ok := row[col]
-	if !ok && p.dialect == sqldeps.SQLite {
-		for k, x := range row {
-			if strings.EqualFold(k, col) {
-				v, ok = x, true
-				break
-			}
-		}
-	}
-	if !ok {
-		return nil, false
-	}
-	if c, err := driver.DefaultParameterConverter.ConvertValue(v); err == nil {
-		v = c
-	}
-	return v, true
+	return p.InvalidateImages(ctx, table, img)
 }
