@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,15 +63,7 @@ const selByUser = `SELECT id, title FROM posts WHERE user_id = ? ORDER BY id`
 // unwrapped database and reports whether it was served from the cache.
 func (g *genv) read(t *testing.T, query string, args ...any) (cached bool) {
 	t.Helper()
-	ctx := context.Background()
-	before := g.inner.Queries.Load()
-	got := all(t, ctx, g.db, query, args...)
-	cached = g.inner.Queries.Load() == before
-	want := all(t, ctx, g.plain, query, args...)
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%s %v: got %v, want %v (cached %v)", query, args, got, want, cached)
-	}
-	return cached
+	return readChecked(t, g.db, g.plain, &g.inner.Queries, query, args...)
 }
 
 func (g *genv) exec(t *testing.T, query string, args ...any) {

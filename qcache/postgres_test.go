@@ -56,15 +56,7 @@ func newPGEnv(t *testing.T, setup ...string) *pgEnv {
 // unwrapped database and reports whether it was served from the cache.
 func (e *pgEnv) read(t *testing.T, query string, args ...any) (cached bool) {
 	t.Helper()
-	ctx := context.Background()
-	before := e.inner.Queries.Load()
-	got := all(t, ctx, e.db, query, args...)
-	cached = e.inner.Queries.Load() == before
-	want := all(t, ctx, e.plain, query, args...)
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%s %v:\n got %v\nwant %v (cached %v)", query, args, got, want, cached)
-	}
-	return cached
+	return readChecked(t, e.db, e.plain, &e.inner.Queries, query, args...)
 }
 
 func (e *pgEnv) exec(t *testing.T, query string, args ...any) {

@@ -117,6 +117,21 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
+// readChecked runs query through db, checks its result against plain (an
+// unwrapped database) and reports whether it was served from the cache:
+// whether no query reached the driver, whose count is queries.
+func readChecked(t *testing.T, db, plain *sql.DB, queries *atomic.Int64, query string, args ...any) (cached bool) {
+	t.Helper()
+	ctx := context.Background()
+	before := queries.Load()
+	got := all(t, ctx, db, query, args...)
+	cached = queries.Load() == before
+	if want := all(t, ctx, plain, query, args...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s %v:\n got %v\nwant %v (cached %v)", query, args, got, want, cached)
+	}
+	return cached
+}
+
 // all runs query on db and returns every row scanned into []any.
 func all(t *testing.T, ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
