@@ -20,7 +20,9 @@ import (
 // UPDATE, DELETE, TRUNCATE or DDL statement writes, (nil, true) for a
 // SELECT or a statement that writes no table (BEGIN, SET, SAVEPOINT), and
 // (nil, false), which invalidates every cached query, for a statement it
-// cannot parse and for a write whose tables it cannot name. Table names are
+// cannot parse and for a write whose tables it cannot name (a write of
+// syntax the parser does not read reports the table its leading keywords
+// name, as GranularPolicy does). Table names are
 // spelled as the parser spells them (see [GranularOptions].Tables).
 //
 // Both functions memoize the analysis per statement text (up to 10,000
@@ -75,7 +77,14 @@ func (m *tableMemo) analyze(sql string) tableAnalysis {
 	}
 	q, err := sqldeps.Analyze(m.dialect, sql)
 	if err != nil {
-		return tableAnalysis{} // not cacheable; invalidates everything
+		// Not cacheable; a write of syntax the parser does not read
+		// (RETURNING, upserts on SQLite) writes the table its leading
+		// keywords name, as for GranularPolicy; anything else invalidates
+		// everything.
+		if t, ok := writeTarget(m.dialect, sql); ok {
+			return tableAnalysis{writes: []string{t}, known: true}
+		}
+		return tableAnalysis{}
 	}
 	switch q.Kind {
 	case sqldeps.KindSelect:

@@ -34,6 +34,8 @@ func TestSQLTables(t *testing.T) {
 		{"sqlite delete", qcache.SQLite, `DELETE FROM comments WHERE id = ?`, want{nil, false, []string{"comments"}, true}, false},
 		{"sqlite begin", qcache.SQLite, `BEGIN`, want{nil, false, nil, true}, false},
 		{"sqlite unparsable", qcache.SQLite, `THIS IS NOT SQL`, want{nil, false, nil, false}, false},
+		{"sqlite insert returning", qcache.SQLite, "INSERT INTO `posts` (`user_id`) VALUES (?) RETURNING `id`",
+			want{nil, false, []string{"posts"}, true}, false},
 		{"unknown dialect", qcache.Dialect(99), `SELECT * FROM users`, want{nil, false, nil, false}, false},
 		{"postgres select", qcache.Postgres, `SELECT u.name, count(*) FROM users u JOIN posts p ON p.user_id = u.id WHERE u.id = $1 GROUP BY u.name`,
 			want{[]string{"posts", "users"}, true, nil, true}, true},
