@@ -69,7 +69,7 @@ func TestReceiveContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	xid := f.exec(t, "INSERT INTO "+f.table+" VALUES (7, 'seven', 7, NULL)")
-	r := &receiver{t: t, c: rc}
+	r := &receiver{t: t, c: rc, dropRepeats: true}
 	tx := r.next()
 	if tx.begin.Xid != xid || tx.kinds() != "BRIC" {
 		t.Fatalf("after the interrupted receives: transaction %d %s, want %d BRIC", tx.begin.Xid, tx.kinds(), xid)
@@ -125,7 +125,7 @@ func TestKeepalive(t *testing.T) {
 	}
 	// Still alive after more than wal_sender_timeout.
 	xid := f.exec(t, "INSERT INTO "+f.table+" VALUES (1, 'one', 1, NULL)")
-	if tx := (&receiver{t: t, c: rc}).next(); tx.begin.Xid != xid {
+	if tx := (&receiver{t: t, c: rc, dropRepeats: true}).next(); tx.begin.Xid != xid {
 		t.Fatalf("got transaction %d, want %d", tx.begin.Xid, xid)
 	}
 
@@ -192,8 +192,11 @@ func TestServerErrors(t *testing.T) {
 		t.Fatalf("permanent slot: temporary %v, %v", temporary, err)
 	}
 
-	b := connect()
-	if err := b.StartReplication(ctx, f.slot, 0, []string{"no_such_publication"}); err != nil {
+	// A session streaming from the slot (with a publication that exists:
+	// one that does not ends the stream at the first change any other test
+	// writes to this database, which would release the slot) holds it.
+	holder := connect()
+	if err := holder.StartReplication(ctx, f.slot, 0, []string{f.pub}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.StartReplication(ctx, f.slot, 0, []string{f.pub}); code(err) != "55006" {
@@ -201,6 +204,23 @@ func TestServerErrors(t *testing.T) {
 	}
 	if err := a.DropSlot(ctx, f.slot); code(err) != "55006" {
 		t.Fatalf("DropSlot of a slot in use: %v, want SQLSTATE 55006", err)
+	}
+	if err := holder.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The server releases the slot asynchronously after the holder leaves.
+	b := connect()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		err := b.StartReplication(ctx, f.slot, 0, []string{"no_such_publication"})
+		if err == nil {
+			break
+		}
+		if code(err) != "55006" || time.Now().After(deadline) {
+			t.Fatalf("StartReplication after the holder closed: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	// pgoutput looks the publication up when it decodes the first change.
 	f.exec(t, "INSERT INTO "+f.table+" VALUES (1, 'one', 1, NULL)")
@@ -232,7 +252,7 @@ func TestServerErrors(t *testing.T) {
 
 	// The permanent slot outlives its sessions; DropSlot removes it once
 	// no session streams from it (the server releases it asynchronously).
-	deadline := time.Now().Add(waitLimit)
+	deadline = time.Now().Add(waitLimit)
 	for {
 		err := a.DropSlot(ctx, f.slot)
 		if err == nil {
@@ -319,7 +339,7 @@ func TestIdentityAndMultiRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := f.start(t, nil)
-	r := &receiver{t: t, c: rc}
+	r := &receiver{t: t, c: rc, dropRepeats: true}
 	const rows = 50
 
 	f.exec(t,
@@ -405,7 +425,7 @@ func TestRestart(t *testing.T) {
 	}
 	x1 := f.exec(t, "INSERT INTO "+f.table+" VALUES (1, 'one', 1, NULL)")
 	x2 := f.exec(t, "INSERT INTO "+f.table+" VALUES (2, 'two', 2, NULL)")
-	ra := &receiver{t: t, c: a}
+	ra := &receiver{t: t, c: a, dropRepeats: true}
 	t1, t2 := ra.next(), ra.next()
 	if t1.begin.Xid != x1 || t2.begin.Xid != x2 {
 		t.Fatalf("got transactions %d, %d; want %d, %d", t1.begin.Xid, t2.begin.Xid, x1, x2)
@@ -441,7 +461,7 @@ func TestRestart(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	rb := &receiver{t: t, c: b}
+	rb := &receiver{t: t, c: b, dropRepeats: true}
 	got := rb.next()
 	// A new session describes the table again.
 	if got.begin.Xid != x2 || got.kinds() != "BRIC" || got.commit.EndLSN != t2.commit.EndLSN {
@@ -468,7 +488,7 @@ func TestStopReplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	x1 := f.exec(t, "INSERT INTO "+f.table+" VALUES (1, 'one', 1, NULL)")
-	if tx := (&receiver{t: t, c: rc}).next(); tx.begin.Xid != x1 {
+	if tx := (&receiver{t: t, c: rc, dropRepeats: true}).next(); tx.begin.Xid != x1 {
 		t.Fatalf("got transaction %d, want %d", tx.begin.Xid, x1)
 	}
 	// Not received: still in flight or not yet decoded when we stop.
@@ -588,7 +608,7 @@ func TestTypeAndOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := f.start(t, nil)
-	r := &receiver{t: t, c: rc}
+	r := &receiver{t: t, c: rc, dropRepeats: true}
 
 	xid := f.exec(t, "INSERT INTO "+tagged+" VALUES (1, 'happy')")
 	tx := r.next()
