@@ -153,8 +153,8 @@ bench-memo:
 # make bench-qcache [QUICK=1]: the query cache (qcache) under a write load: hit ratio, database
 # queries saved and hit/miss/uncached latency of 20 query shapes over Zipf(1.1) keys at 0, 10, 100
 # and 1,000 writes/s, for no cache, table-level invalidation and granular invalidation (memory and
-# Redis stores, and fed by the PostgreSQL change feed); plus the anchor latencies of one
-# primary-key SELECT. See docs/benchmarks.md.
+# Redis stores, Redis behind an in-process tier, and fed by the PostgreSQL change feed); plus the
+# anchor latencies of one primary-key SELECT. See docs/benchmarks.md.
 # Writes bench/results/qcache.json. The servers get a state dir of their own (not the other
 # suites', not make test's), and are stopped at the end, also on failure or interrupt. The
 # staleness proof is a test: cd bench && go test -run TestStaleness ./qcache (servers sourced).

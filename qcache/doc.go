@@ -38,6 +38,19 @@
 // host, Redis (standalone or Cluster: a table's keys share one hash slot)
 // for many hosts.
 //
+// Every lookup on Redis is a round trip, about as long on loopback as a
+// primary-key query to PostgreSQL itself. Redis behind an in-process tier
+// ([github.com/cachekit/cachekit/tiered] over the redis store, with
+// tiered.Options.L1TTL set so that batched reads fill the tier) serves
+// repeated hits from process memory (7.8x faster than the uncached query
+// in bench/qcache) and keeps the guarantees apart from one: a write
+// through the wrapper drops what it invalidates from its own process's
+// tier before it returns, but reaches the tiers of other processes through
+// Redis's invalidation messages, so a read there may miss a write that
+// returned less than tiered.Options.MaxStale (default 50 ms) before it
+// started (measured on loopback: under a millisecond; bench/qcache
+// TestStaleness, modes sync/tiered-*).
+//
 // # Transactions
 //
 // Inside a transaction, statements that write queue their invalidations,

@@ -15,6 +15,7 @@ const (
 	anchorHitMemory = "hit-memory"    // granular policy, memory store, warm
 	anchorHitTable  = "hit-table"     // table policy, memory store, warm
 	anchorHitRedis  = "hit-redis"     // granular policy, Redis store, warm
+	anchorHitTiered = "hit-tiered"    // granular policy, Redis behind an in-process tier, warm
 	anchorMiss      = "miss-granular" // granular policy, memory store, never-read key (query + fill)
 )
 
@@ -27,6 +28,7 @@ var anchorMode = map[string]string{
 	anchorHitMemory: modeGranular,
 	anchorHitTable:  modeTable,
 	anchorHitRedis:  modeGranularRedis,
+	anchorHitTiered: modeGranularTiered,
 	anchorMiss:      modeGranular,
 }
 

@@ -198,7 +198,7 @@ func run(ctx context.Context, cfg config) error {
 	var modes []string
 	for _, m := range cfg.modes {
 		switch {
-		case m == modeGranularRedis && cfg.redis == "":
+		case (m == modeGranularRedis || m == modeGranularTiered) && cfg.redis == "":
 			fmt.Printf("skip %s: CACHEKIT_REDIS_ADDR is not set\n", m)
 		default:
 			modes = append(modes, m)
@@ -214,6 +214,9 @@ func run(ctx context.Context, cfg config) error {
 	anchors := []string{anchorUncached, anchorHitMemory, anchorHitTable, anchorMiss}
 	if slices.Contains(modes, modeGranularRedis) {
 		anchors = append(anchors, anchorHitRedis)
+	}
+	if slices.Contains(modes, modeGranularTiered) {
+		anchors = append(anchors, anchorHitTiered)
 	}
 	mc.prefix = fmt.Sprintf("qcb:%d:", os.Getpid())
 	adbs, err := openAnchors(ctx, e, anchors, mc)
@@ -367,7 +370,7 @@ func targets(res *results, cfg config, modes []string) string {
 	for _, c := range []struct {
 		n    string
 		want float64
-	}{{anchorHitMemory, 20}, {anchorHitRedis, 2}} {
+	}{{anchorHitMemory, 20}, {anchorHitRedis, 2}, {anchorHitTiered, 2}} {
 		h, ok := res.median(key{anchorWorkload, c.n}, "p50")
 		r := 0.0
 		if h > 0 {

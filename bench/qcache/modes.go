@@ -15,6 +15,7 @@ import (
 	"github.com/cachekit/cachekit/qcache"
 	"github.com/cachekit/cachekit/qcache/pgfeed"
 	"github.com/cachekit/cachekit/redis"
+	"github.com/cachekit/cachekit/tiered"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -26,13 +27,18 @@ const (
 	modeTable         = "table"          // TablePolicy + qcache.SQLTables, memory store
 	modeGranular      = "granular"       // GranularPolicy, memory store, synchronous write path
 	modeGranularRedis = "granular-redis" // GranularPolicy, Redis store, synchronous write path
+	// modeGranularTiered is GranularPolicy over Redis behind an in-process
+	// tier (package tiered: L1 kept coherent by RESP3 client tracking,
+	// served only within tiered's staleness bound for other processes'
+	// writes); synchronous write path.
+	modeGranularTiered = "granular-tiered"
 	// modeGranularCDC is GranularPolicy over a memory store fed by
 	// PostgreSQL logical replication (qcache/pgfeed); writes on a plain
 	// connection, which only the feeder sees.
 	modeGranularCDC = "granular-cdc"
 )
 
-var allModes = []string{modeNone, modeTable, modeGranular, modeGranularRedis, modeGranularCDC}
+var allModes = []string{modeNone, modeTable, modeGranular, modeGranularRedis, modeGranularTiered, modeGranularCDC}
 
 // contenderName is the JSON contender of a mode.
 func contenderName(mode string) string {
@@ -174,6 +180,16 @@ func openMode(ctx context.Context, e *pgEnv, mode string, mc modeConfig) (*modeD
 			return nil, errors.New("granular-redis: CACHEKIT_REDIS_ADDR is not set")
 		}
 		store, err = redis.New(ctx, redis.Options{Addrs: []string{mc.redisAddr}})
+	case modeGranularTiered:
+		if mc.redisAddr == "" {
+			return nil, errors.New("granular-tiered: CACHEKIT_REDIS_ADDR is not set")
+		}
+		var l2 *redis.Store
+		if l2, err = redis.New(ctx, redis.Options{Addrs: []string{mc.redisAddr}}); err == nil {
+			if store, err = tiered.New(ctx, l2, tiered.Options{L1Size: 512 << 20, L1TTL: time.Minute}); err != nil {
+				_ = l2.Close()
+			}
+		}
 	case modeGranularCDC:
 		return newCDCMode(ctx, e, mc)
 	default:

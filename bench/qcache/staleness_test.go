@@ -24,6 +24,7 @@ import (
 	"github.com/cachekit/cachekit/qcache"
 	"github.com/cachekit/cachekit/qcache/pgfeed"
 	"github.com/cachekit/cachekit/redis"
+	"github.com/cachekit/cachekit/tiered"
 )
 
 // TestStaleness is the staleness proof of the query cache: readers read
@@ -43,6 +44,11 @@ import (
 //     Redis, as two processes would be (each reads, the second one writes),
 //     with the Redis killed and restarted mid-run: reads must keep being
 //     answered, and no read is stale, during the outage or after it.
+//   - sync/tiered-same-process, sync/tiered-other-process: two
+//     GranularPolicy instances, each over Redis behind an in-process tier
+//     (package tiered); the second writes. Reads in the writer's instance
+//     must never be stale; reads in the other may be, but never one that
+//     started more than tiered's MaxStale after the write returned.
 //   - cdc/barrier: a GranularPolicy fed by qcache/pgfeed, writers on a
 //     plain connection (raw SQL) and through the wrapper, each write waiting
 //     for the feeder to apply its commit LSN (pgfeed.CurrentLSN,
@@ -146,6 +152,55 @@ func TestStaleness(t *testing.T) {
 		}
 	})
 
+	// The tiered modes: two GranularPolicy instances, as two processes
+	// would be, each over Redis behind an in-process tier (package tiered,
+	// coherent through RESP3 client tracking); the second one writes.
+	tieredRun := func(t *testing.T, readFromWriter bool) *staleResult {
+		e := staleSchema(t, dsn)
+		proc := testserver.StartRedis(t)
+		ctx := context.Background()
+		newStore := func() cachekit.Store {
+			l2, err := redis.New(ctx, redis.Options{Addrs: []string{proc.Addr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := tiered.New(ctx, l2, tiered.Options{L1Size: 64 << 20, L1TTL: time.Minute, MaxStale: tieredMaxStale})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		}
+		s1, s2 := newStore(), newStore()
+		db1, _ := staleDB(t, e, s1, nil)
+		db2, _ := staleDB(t, e, s2, nil)
+		reader, rs := db1, s1
+		if readFromWriter {
+			reader, rs = db2, s2
+		}
+		res := runStale(t, cfg, []*sql.DB{reader}, db2, nil)
+		st := rs.(*tiered.Store).Stats()
+		t.Logf("reading tier: %d L1 hits, %d L1 misses, %d invalidations, %d flushes", st.L1Hits, st.L1Misses, st.Invalidations, st.Flushes)
+		if st.L1Hits == 0 {
+			t.Errorf("no read served by the in-process tier")
+		}
+		return res
+	}
+	t.Run("sync/tiered-same-process", func(t *testing.T) {
+		// Reads in the writing instance: its writes drop their stamps from
+		// its own tier before they return, so no read is stale.
+		tieredRun(t, true).check(t)
+	})
+	t.Run("sync/tiered-other-process", func(t *testing.T) {
+		// Reads in the other instance: its tier learns of the writes from
+		// Redis's invalidation messages. Stale reads may happen, but none
+		// that started more than tiered's MaxStale after the write returned.
+		res := tieredRun(t, false)
+		if max := res.window(t); max > tieredMaxStale {
+			t.Errorf("a read %s after a write returned missed it; the bound is MaxStale = %s", max, tieredMaxStale)
+		}
+	})
+
 	// The CDC modes: a GranularPolicy fed by qcache/pgfeed; half the
 	// writers write raw SQL on a plain connection (only the feeder sees
 	// them), half through the wrapper, and a second process (this test
@@ -181,6 +236,10 @@ func TestStaleness(t *testing.T) {
 		res.window(t)
 	})
 }
+
+// tieredMaxStale is the staleness bound of the tiered modes' stores (the
+// default of package tiered).
+const tieredMaxStale = 50 * time.Millisecond
 
 // runCDC runs the staleness harness in a CDC mode, with fault (if not nil)
 // run at 40% of the operations on an admin connection with the slot name.
@@ -273,8 +332,9 @@ func dropSlot(ctx context.Context, t *testing.T, admin *sql.DB, slot string) {
 }
 
 // window reports the stale reads of an asynchronous run and how long after
-// the write they missed each one started: the staleness window.
-func (res *staleResult) window(t *testing.T) {
+// the write they missed each one started (the staleness window), and
+// returns the longest.
+func (res *staleResult) window(t *testing.T) time.Duration {
 	t.Helper()
 	writes := 0
 	for _, ws := range res.writes {
@@ -297,6 +357,7 @@ func (res *staleResult) window(t *testing.T) {
 	if res.readErrs > 0 {
 		t.Errorf("%d reads failed, first: %v", res.readErrs, res.firstErr)
 	}
+	return pct(1)
 }
 
 // staleConfig sizes a staleness run.
