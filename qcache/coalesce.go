@@ -90,24 +90,24 @@ const leaseSuffix = ":lease"
 // or the payload when the entry appeared while the read waited.
 func (r *reader) miss(ctx context.Context, ri readInfo, gen uint64, key string, store storeFunc, probe probeFunc) ([]byte, Fill, error) {
 	if r.lockWait < 0 {
-		r.note(Miss, ri.sql, ri.tables)
+		r.note(ctx, Miss, ri.sql, ri.tables)
 		return nil, r.fill(ri, store, nil), nil
 	}
 	f, lead := r.join(key, ri.bucket, true)
 	switch {
 	case !lead:
-		r.note(Coalesced, ri.sql, ri.tables)
+		r.note(ctx, Coalesced, ri.sql, ri.tables)
 		if err := f.wait(ctx, r.lockWait); err != nil {
 			return nil, nil, err
 		}
 		hit, k, s, err := probe(ctx)
 		if err != nil || hit != nil {
-			return r.found(ri, hit, err)
+			return r.found(ctx, ri, hit, err)
 		}
 		key, store = k, s
 		if f, lead = r.join(key, ri.bucket, false); !lead {
 			// Another read leads a new flight: do not wait twice.
-			r.note(Miss, ri.sql, ri.tables)
+			r.note(ctx, Miss, ri.sql, ri.tables)
 			return nil, r.fill(ri, store, nil), nil
 		}
 	case r.generation(ri) != gen:
@@ -116,7 +116,7 @@ func (r *reader) miss(ctx context.Context, ri readInfo, gen uint64, key string, 
 		hit, _, s, err := probe(ctx)
 		if err != nil || hit != nil {
 			r.land(key, f)
-			return r.found(ri, hit, err)
+			return r.found(ctx, ri, hit, err)
 		}
 		store = s
 	}
@@ -126,11 +126,11 @@ func (r *reader) miss(ctx context.Context, ri readInfo, gen uint64, key string, 
 		hit, s, rel, err := r.leased(ctx, ri, key, store, probe)
 		if err != nil || hit != nil {
 			r.land(key, f)
-			return r.found(ri, hit, err)
+			return r.found(ctx, ri, hit, err)
 		}
 		store, release = s, rel
 	}
-	r.note(Miss, ri.sql, ri.tables)
+	r.note(ctx, Miss, ri.sql, ri.tables)
 	return nil, r.fill(ri, store, func(ctx context.Context) error {
 		var err error
 		if release != nil {
@@ -142,9 +142,9 @@ func (r *reader) miss(ctx context.Context, ri readInfo, gen uint64, key string, 
 }
 
 // found ends a read that waited: a hit, or an error.
-func (r *reader) found(ri readInfo, hit []byte, err error) ([]byte, Fill, error) {
+func (r *reader) found(ctx context.Context, ri readInfo, hit []byte, err error) ([]byte, Fill, error) {
 	if err == nil {
-		r.note(Hit, ri.sql, ri.tables)
+		r.note(ctx, Hit, ri.sql, ri.tables)
 	}
 	return hit, nil, err
 }
@@ -173,7 +173,7 @@ func (r *reader) leased(ctx context.Context, ri readInfo, key string, store stor
 			return nil, s, release, nil
 		}
 		if !waited {
-			r.note(LeaseWait, ri.sql, ri.tables)
+			r.note(ctx, LeaseWait, ri.sql, ri.tables)
 		}
 		d := time.Until(deadline)
 		if d <= 0 {
@@ -268,21 +268,21 @@ func (r *reader) fill(ri readInfo, store storeFunc, finish func(context.Context)
 func (r *reader) complete(ctx context.Context, ri readInfo, store storeFunc, result []byte, abandoned error) error {
 	switch {
 	case errors.Is(abandoned, ErrResultTooLarge):
-		r.noteUncached(ReasonTooLarge, ri.sql, ri.tables, abandoned)
+		r.noteUncached(ctx, ReasonTooLarge, ri.sql, ri.tables, abandoned)
 		return nil
 	case abandoned != nil:
-		r.noteAbandoned(ri.sql, ri.tables, abandoned)
+		r.noteAbandoned(ctx, ri.sql, ri.tables, abandoned)
 		return nil
 	}
 	stored, err := store(ctx, result)
 	switch {
 	case err != nil:
-		r.noteAbandoned(ri.sql, ri.tables, err)
+		r.noteAbandoned(ctx, ri.sql, ri.tables, err)
 		return err
 	case stored:
-		r.note(Stored, ri.sql, ri.tables)
+		r.note(ctx, Stored, ri.sql, ri.tables)
 	default:
-		r.note(Dropped, ri.sql, ri.tables)
+		r.note(ctx, Dropped, ri.sql, ri.tables)
 	}
 	return nil
 }

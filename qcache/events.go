@@ -1,6 +1,7 @@
 package qcache
 
 import (
+	"context"
 	"strconv"
 	"sync/atomic"
 )
@@ -39,6 +40,12 @@ type Event struct {
 	// reason of one with ReasonNotCacheable, and the cause of an Abandoned
 	// fill.
 	Err error
+
+	// Ctx is the context of the read (for a Stored, Dropped or Abandoned
+	// event, the context the fill was completed with) or of the write or
+	// call that invalidated, so that an observer can attribute the event
+	// to a request (a trace span, a request ID); nil when there is none.
+	Ctx context.Context
 }
 
 // EventKind says what happened.
@@ -176,35 +183,35 @@ type events struct {
 // note counts an event of kind k and, when an observer is set, passes it
 // the event built by ev. Without an observer nothing is built, so that a
 // hit costs one atomic add.
-func (e *events) note(k EventKind, sql string, tables []string) {
+func (e *events) note(ctx context.Context, k EventKind, sql string, tables []string) {
 	e.kinds[k].Add(1)
 	if e.observer != nil {
-		e.observer.Observe(Event{Kind: k, SQL: sql, Tables: tables})
+		e.observer.Observe(Event{Kind: k, SQL: sql, Tables: tables, Ctx: ctx})
 	}
 }
 
 // noteUncached counts an Uncached read with its reason and cause.
-func (e *events) noteUncached(r Reason, sql string, tables []string, err error) {
+func (e *events) noteUncached(ctx context.Context, r Reason, sql string, tables []string, err error) {
 	e.kinds[Uncached].Add(1)
 	e.reasons[r].Add(1)
 	if e.observer != nil {
-		e.observer.Observe(Event{Kind: Uncached, Reason: r, SQL: sql, Tables: tables, Err: err})
+		e.observer.Observe(Event{Kind: Uncached, Reason: r, SQL: sql, Tables: tables, Err: err, Ctx: ctx})
 	}
 }
 
 // noteAbandoned counts an Abandoned fill with its cause.
-func (e *events) noteAbandoned(sql string, tables []string, err error) {
+func (e *events) noteAbandoned(ctx context.Context, sql string, tables []string, err error) {
 	e.kinds[Abandoned].Add(1)
 	if e.observer != nil {
-		e.observer.Observe(Event{Kind: Abandoned, SQL: sql, Tables: tables, Err: err})
+		e.observer.Observe(Event{Kind: Abandoned, SQL: sql, Tables: tables, Err: err, Ctx: ctx})
 	}
 }
 
 // noteInvalidation counts an invalidation that has been applied: kind is
 // InvalidateRows, InvalidateTable or InvalidateGlobal, sql the statement
 // that wrote ("" when none), tables the tables it covers.
-func (e *events) noteInvalidation(kind EventKind, sql string, tables []string) {
-	e.note(kind, sql, tables)
+func (e *events) noteInvalidation(ctx context.Context, kind EventKind, sql string, tables []string) {
+	e.note(ctx, kind, sql, tables)
 }
 
 // stats returns a snapshot of the counters.

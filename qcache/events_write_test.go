@@ -73,3 +73,46 @@ func TestGranularInvalidationEvents(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestEventContext checks that read events carry the context of the query
+// (fills: the context they complete with) and invalidations that of the
+// write, so that an observer can attribute them to a request.
+func TestEventContext(t *testing.T) {
+	type reqKey struct{}
+	var (
+		mu  sync.Mutex
+		got = map[qcache.EventKind][]any{}
+	)
+	obs := qcache.ObserverFunc(func(e qcache.Event) {
+		var v any
+		if e.Ctx != nil {
+			v = e.Ctx.Value(reqKey{})
+		}
+		mu.Lock()
+		got[e.Kind] = append(got[e.Kind], v)
+		mu.Unlock()
+	})
+	g := newGEnv(t, nil, qcache.GranularOptions{Observer: obs})
+	req := func(id string) context.Context { return context.WithValue(context.Background(), reqKey{}, id) }
+	read := func(ctx context.Context) {
+		t.Helper()
+		var title string
+		if err := g.db.QueryRowContext(ctx, `SELECT title FROM posts WHERE id = ?`, 1).Scan(&title); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read(req("r1")) // miss, stored
+	read(req("r2")) // hit
+	if _, err := g.db.ExecContext(req("w1"), `UPDATE posts SET title = 'z' WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for kind, want := range map[qcache.EventKind][]any{
+		qcache.Miss: {"r1"}, qcache.Stored: {"r1"}, qcache.Hit: {"r2"}, qcache.InvalidateRows: {"w1"},
+	} {
+		if !slices.Equal(got[kind], want) {
+			t.Errorf("%v events with request IDs %v, want %v", kind, got[kind], want)
+		}
+	}
+}

@@ -506,47 +506,51 @@ func (p *GranularPolicy) lookup(ctx context.Context, q Query) (hit []byte, res *
 	a := p.analysis(q.SQL)
 	switch {
 	case a.err != nil:
-		p.noteUncached(ReasonParse, q.SQL, nil, a.err)
+		p.noteUncached(ctx, ReasonParse, q.SQL, nil, a.err)
 		return nil, nil, false, nil, nil
 	case a.q.Kind != sqldeps.KindSelect:
 		return nil, nil, false, nil, nil // a write sent through Query
 	case !a.q.Cacheable:
-		p.noteUncached(ReasonNotCacheable, q.SQL, a.tables, a.why)
+		p.noteUncached(ctx, ReasonNotCacheable, q.SQL, a.tables, a.why)
 		return nil, nil, false, nil, nil
 	}
 	ttl, lock, ok := p.plan(ctx, q, a.auto)
 	if !ok {
-		p.noteUncached(ReasonNotOptedIn, q.SQL, a.tables, nil)
+		p.noteUncached(ctx, ReasonNotOptedIn, q.SQL, a.tables, nil)
 		return nil, nil, false, nil, nil
 	}
 	if err := p.recover(ctx); err != nil {
 		return nil, nil, false, nil, err
 	}
-	entry, err := p.entryKey(q)
+	var buf [256]byte
+	mat, err := entryMaterial(buf[:0], q)
 	if err != nil {
-		p.noteUncached(ReasonNotCacheable, q.SQL, a.tables, err)
+		p.noteUncached(ctx, ReasonNotCacheable, q.SQL, a.tables, err)
 		return nil, nil, false, nil, nil
 	}
+	var localKey string // the local index's key: the material itself, no hash to compute on a local hit
 	if p.local != nil {
-		if e := p.local.get(entry, p.opts.Now()); e != nil {
+		if e := p.local.get(mat, p.opts.Now()); e != nil {
 			p.local.hits.Add(1)
-			p.note(Hit, q.SQL, a.tables)
+			p.note(ctx, Hit, q.SQL, a.tables)
 			return e.payload, e.res, true, nil, nil
 		}
+		localKey = string(mat)
 	}
+	entry := p.entryKeyOf(mat)
 	ri := readInfo{sql: q.SQL, tables: a.tables, lock: lock, bucket: a.bucket}
 	gen := p.generation(ri)
-	hit, store, err := p.probe(ctx, a.q.Deps, a.tables, q, entry, ttl)
+	hit, store, err := p.probe(ctx, a.q.Deps, a.tables, q, entry, localKey, ttl)
 	if err != nil {
 		return nil, nil, false, nil, err
 	}
 	if hit != nil {
-		p.note(Hit, q.SQL, a.tables)
+		p.note(ctx, Hit, q.SQL, a.tables)
 		return hit, nil, false, nil, nil
 	}
 	hit, fill, err = p.miss(ctx, ri, gen, entry, store,
 		func(ctx context.Context) ([]byte, string, storeFunc, error) {
-			hit, store, err := p.probe(ctx, a.q.Deps, a.tables, q, entry, ttl)
+			hit, store, err := p.probe(ctx, a.q.Deps, a.tables, q, entry, localKey, ttl)
 			return hit, entry, store, err
 		})
 	return hit, nil, false, fill, err
@@ -556,8 +560,9 @@ func (p *GranularPolicy) lookup(ctx context.Context, q Query) (hit []byte, res *
 // the storeFunc of its result on a miss.
 //
 // With a local index, the versions of the cells of tables are read before
-// the stamps, and a hit or a stored fill enters the index under them.
-func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, tables []string, q Query, entry string, ttl time.Duration) ([]byte, storeFunc, error) {
+// the stamps, and a hit or a stored fill enters the index under them, as
+// localKey.
+func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, tables []string, q Query, entry, localKey string, ttl time.Duration) ([]byte, storeFunc, error) {
 	set := p.newStampSet()
 	set.add(d, q.Args)
 	var snap localSnap
@@ -570,7 +575,7 @@ func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, tables []str
 	}
 	if hit != nil {
 		if p.local != nil {
-			p.localHit(ctx, set, entry, snap, hit)
+			p.localHit(ctx, set, entry, localKey, snap, hit)
 		}
 		return hit, nil, nil
 	}
@@ -578,7 +583,7 @@ func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, tables []str
 		expires := p.opts.Now().Add(ttl)
 		stored, err := set.put(ctx, entry, result, ttl)
 		if err == nil && stored && p.local != nil {
-			p.local.put(entry, snap, slices.Clone(result), expires, set.slowAt)
+			p.local.put(localKey, snap, slices.Clone(result), expires, set.slowAt)
 		}
 		return stored, err
 	}, nil
@@ -587,7 +592,7 @@ func (p *GranularPolicy) probe(ctx context.Context, d sqldeps.Deps, tables []str
 // localHit enters a hit served by the store into the local index, with
 // the entry's expiry as the store reports it (a store that cannot report
 // it gets no local entry).
-func (p *GranularPolicy) localHit(ctx context.Context, set *stampSet, entry string, snap localSnap, hit []byte) {
+func (p *GranularPolicy) localHit(ctx context.Context, set *stampSet, entry, localKey string, snap localSnap, hit []byte) {
 	er, ok := p.opts.Store.(cachekit.ExpiryReader)
 	if !ok {
 		return
@@ -599,7 +604,7 @@ func (p *GranularPolicy) localHit(ctx context.Context, set *stampSet, entry stri
 	if exp.IsZero() {
 		exp = time.Unix(0, math.MaxInt64)
 	}
-	p.local.put(entry, snap, v[len(set.sum):], exp, set.slowAt)
+	p.local.put(localKey, snap, v[len(set.sum):], exp, set.slowAt)
 }
 
 // resolveConj turns a conjunction into its scheme (sorted columns) and

@@ -59,7 +59,7 @@ func (inv *keysInvalidation) Apply(ctx context.Context) error {
 	if err := inv.p.deleteStamps(ctx, inv.keys); err != nil {
 		return err
 	}
-	inv.p.noteInvalidation(inv.kind, inv.sql, inv.tables)
+	inv.p.noteInvalidation(ctx, inv.kind, inv.sql, inv.tables)
 	return nil
 }
 
@@ -430,7 +430,7 @@ func (inv *rowInvalidation) Apply(ctx context.Context) error {
 	if err := p.deleteStamps(ctx, keys); err != nil {
 		return err
 	}
-	p.noteInvalidation(kind, inv.sql, []string{inv.table})
+	p.noteInvalidation(ctx, kind, inv.sql, []string{inv.table})
 	return nil
 }
 

@@ -72,7 +72,7 @@ func (p *GranularPolicy) InvalidateImages(ctx context.Context, table string, ima
 	if err := p.deleteStamps(ctx, inv.keys); err != nil {
 		return fmt.Errorf("qcache: invalidate rows of %s: %w", t, err)
 	}
-	p.noteInvalidation(kind, "", []string{t})
+	p.noteInvalidation(ctx, kind, "", []string{t})
 	return nil
 }
 

@@ -118,7 +118,8 @@ type localSnap struct {
 	vers  []uint64
 }
 
-// localIndex is a policy's index of entries by entry key.
+// localIndex is a policy's index of entries by entry material (the
+// unhashed entry key, see entryMaterial).
 type localIndex struct {
 	cells *localCells
 	max   int
@@ -152,9 +153,9 @@ func (x *localIndex) snap(p *GranularPolicy, tables []string) localSnap {
 }
 
 // get returns the valid entry under key, if any.
-func (x *localIndex) get(key string, now time.Time) *localEntry {
+func (x *localIndex) get(key []byte, now time.Time) *localEntry {
 	x.mu.RLock()
-	e := x.entries[key]
+	e := x.entries[string(key)]
 	x.mu.RUnlock()
 	if e == nil || now.UnixNano() >= e.expires || now.Unix() >= e.slowAt {
 		return nil

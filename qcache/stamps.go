@@ -151,7 +151,18 @@ func (s *stampStore) newStamp(ctx context.Context, key string) (string, error) {
 // entryKey hashes the query, its arguments and extra (pairs of stamp keys
 // and values a policy folds into the key; nil when it checks them apart).
 func (s *stampStore) entryKey(q Query, extra ...string) (string, error) {
-	b := []byte{1} // key format version
+	m, err := entryMaterial(nil, q, extra...)
+	if err != nil {
+		return "", err
+	}
+	return s.entryKeyOf(m), nil
+}
+
+// entryMaterial appends to b what entryKey hashes: an encoding of the
+// query, its arguments and extra from which they can be read back (so two
+// queries have the same material only if they are the same query).
+func entryMaterial(b []byte, q Query, extra ...string) ([]byte, error) {
+	b = append(b, 1) // key format version
 	b = binary.AppendUvarint(b, uint64(len(q.SQL)))
 	b = append(b, q.SQL...)
 	b = binary.AppendUvarint(b, uint64(len(q.Args)))
@@ -161,15 +172,20 @@ func (s *stampStore) entryKey(q Query, extra ...string) (string, error) {
 		b = append(b, a.Name...)
 		var err error
 		if b, err = rowcodec.AppendValue(b, keyValue(a.Value)); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	for _, x := range extra {
 		b = binary.AppendUvarint(b, uint64(len(x)))
 		b = append(b, x...)
 	}
-	sum := sha256.Sum256(b)
-	return s.prefix + "q:" + hex.EncodeToString(sum[:]), nil
+	return b, nil
+}
+
+// entryKeyOf is the store key of the entry of material m.
+func (s *stampStore) entryKeyOf(m []byte) string {
+	sum := sha256.Sum256(m)
+	return s.prefix + "q:" + hex.EncodeToString(sum[:])
 }
 
 // keyValue brings a query argument to one of the driver.Value types that

@@ -128,7 +128,7 @@ func (p *TablePolicy) tableKey(table string) string { return p.opts.Prefix + "t:
 func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error) {
 	tables, ok := p.opts.Reads(q.SQL)
 	if !ok {
-		p.noteUncached(ReasonNotCacheable, q.SQL, tables, nil)
+		p.noteUncached(ctx, ReasonNotCacheable, q.SQL, tables, nil)
 		return nil, nil, nil
 	}
 	tables = slices.Clone(tables)
@@ -136,7 +136,7 @@ func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error)
 	tables = slices.Compact(tables)
 	ttl, lock, ok := p.plan(ctx, q, p.autoPlan(tables, OpFetch))
 	if !ok {
-		p.noteUncached(ReasonNotOptedIn, q.SQL, tables, nil)
+		p.noteUncached(ctx, ReasonNotOptedIn, q.SQL, tables, nil)
 		return nil, nil, nil
 	}
 	if err := p.recover(ctx); err != nil {
@@ -152,9 +152,9 @@ func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error)
 	hit, key, store, err := p.probe(ctx, q, keys, ttl)
 	switch {
 	case err != nil:
-		return p.lookupError(q, tables, err)
+		return p.lookupError(ctx, q, tables, err)
 	case hit != nil:
-		p.note(Hit, q.SQL, tables)
+		p.note(ctx, Hit, q.SQL, tables)
 		return hit, nil, nil
 	}
 	return p.miss(ctx, ri, gen, key, store,
@@ -166,10 +166,10 @@ func (p *TablePolicy) Lookup(ctx context.Context, q Query) ([]byte, Fill, error)
 // lookupError ends a Lookup whose probe failed: a query with an argument
 // the entry key cannot encode is not cacheable; other errors are the
 // store's.
-func (p *TablePolicy) lookupError(q Query, tables []string, err error) ([]byte, Fill, error) {
+func (p *TablePolicy) lookupError(ctx context.Context, q Query, tables []string, err error) ([]byte, Fill, error) {
 	var argErr *argError
 	if errors.As(err, &argErr) {
-		p.noteUncached(ReasonNotCacheable, q.SQL, tables, argErr.err)
+		p.noteUncached(ctx, ReasonNotCacheable, q.SQL, tables, argErr.err)
 		return nil, nil, nil
 	}
 	return nil, nil, err
@@ -276,7 +276,7 @@ func (inv tableInvalidation) Apply(ctx context.Context) error {
 	if inv.tables == nil {
 		kind = InvalidateGlobal
 	}
-	inv.p.noteInvalidation(kind, inv.sql, inv.tables)
+	inv.p.noteInvalidation(ctx, kind, inv.sql, inv.tables)
 	return nil
 }
 

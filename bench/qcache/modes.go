@@ -59,7 +59,7 @@ const (
 
 var kindNames = [...]string{kindUncached: "uncached", kindHit: "hit", kindMiss: "miss"}
 
-// readRec is put in a read's context so that tracedPolicy can say what
+// readRec is put in a read's context so that recordKind can say what
 // became of it.
 type readRec struct{ kind atomic.Int32 }
 
@@ -70,39 +70,25 @@ func withRec(ctx context.Context, rec *readRec) context.Context {
 	return context.WithValue(ctx, readRecKey{}, rec)
 }
 
-// tracedPolicy wraps a policy and records in each read's readRec whether its
-// Lookup was a hit or a miss. It keeps the ConnPolicy capability of the
-// policy it wraps, so the wrapper plans writes exactly as without it.
-type tracedPolicy struct {
-	inner qcache.Policy
-	stats func() qcache.Stats
-}
-
-var _ qcache.ConnPolicy = (*tracedPolicy)(nil)
-
-func (p *tracedPolicy) Lookup(ctx context.Context, q qcache.Query) ([]byte, qcache.Fill, error) {
-	hit, fill, err := p.inner.Lookup(ctx, q)
-	if rec, ok := ctx.Value(readRecKey{}).(*readRec); ok && err == nil {
-		switch {
-		case hit != nil:
-			rec.kind.Store(int32(kindHit))
-		case fill != nil:
-			rec.kind.Store(int32(kindMiss))
-		}
+// recordKind is the Observer of every mode's policy: it records in the
+// readRec of a read's context whether the read was a hit or a miss. (An
+// Observer, not a wrapper around the policy, so that the wrapper serves
+// hits exactly as an application's would.)
+var recordKind = qcache.ObserverFunc(func(e qcache.Event) {
+	if e.Ctx == nil {
+		return
 	}
-	return hit, fill, err
-}
-
-func (p *tracedPolicy) Writes(ctx context.Context, q qcache.Query) (qcache.Invalidation, error) {
-	return p.inner.Writes(ctx, q)
-}
-
-func (p *tracedPolicy) WritesConn(ctx context.Context, q qcache.Query, c qcache.Querier) (qcache.Invalidation, error) {
-	if cp, ok := p.inner.(qcache.ConnPolicy); ok {
-		return cp.WritesConn(ctx, q, c)
+	rec, ok := e.Ctx.Value(readRecKey{}).(*readRec)
+	if !ok {
+		return
 	}
-	return p.inner.Writes(ctx, q)
-}
+	switch e.Kind {
+	case qcache.Hit:
+		rec.kind.Store(int32(kindHit))
+	case qcache.Miss:
+		rec.kind.Store(int32(kindMiss))
+	}
+})
 
 // pgEnv is the database the suite runs against.
 type pgEnv struct {
@@ -132,9 +118,9 @@ func (e *pgEnv) plainDB(conns int) *sql.DB {
 // modeDB is a mode's database handle and policy.
 type modeDB struct {
 	db      *sql.DB
-	writeDB *sql.DB        // where writes go when not through db (granular-cdc)
-	policy  *tracedPolicy  // nil for modeNone
-	feeder  *pgfeed.Feeder // granular-cdc only
+	writeDB *sql.DB             // where writes go when not through db (granular-cdc)
+	statsFn func() qcache.Stats // nil for modeNone
+	feeder  *pgfeed.Feeder      // granular-cdc only
 	close   func()
 }
 
@@ -148,10 +134,10 @@ func (m *modeDB) write() *sql.DB {
 
 // stats returns the policy's counters (zero without a policy).
 func (m *modeDB) stats() qcache.Stats {
-	if m.policy == nil {
+	if m.statsFn == nil {
 		return qcache.Stats{}
 	}
-	return m.policy.stats()
+	return m.statsFn()
 }
 
 // modeConfig is what opening a mode needs besides the database.
@@ -198,26 +184,29 @@ func openMode(ctx context.Context, e *pgEnv, mode string, mc modeConfig) (*modeD
 	if err != nil {
 		return nil, fmt.Errorf("%s: open store: %w", mode, err)
 	}
-	tp := &tracedPolicy{}
+	var (
+		policy qcache.Policy
+		stats  func() qcache.Stats
+	)
 	switch mode {
 	case modeTable:
 		reads, writes := qcache.SQLTables(qcache.Postgres)
-		p, err := qcache.NewTablePolicy(qcache.TableOptions{Store: store, Reads: reads, Writes: writes, Prefix: mc.prefix, TTL: 5 * time.Minute})
+		p, err := qcache.NewTablePolicy(qcache.TableOptions{Store: store, Reads: reads, Writes: writes, Prefix: mc.prefix, TTL: 5 * time.Minute, Observer: recordKind})
 		if err != nil {
 			return nil, err
 		}
-		tp.inner, tp.stats = p, p.Stats
+		policy, stats = p, p.Stats
 	default:
-		p, err := qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.Postgres, Prefix: mc.prefix, TTL: 5 * time.Minute})
+		p, err := qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.Postgres, Prefix: mc.prefix, TTL: 5 * time.Minute, Observer: recordKind})
 		if err != nil {
 			return nil, err
 		}
-		tp.inner, tp.stats = p, p.Stats
+		policy, stats = p, p.Stats
 	}
-	db := sql.OpenDB(qcache.Wrap(e.conn, qcache.Options{Policy: tp, OnError: mc.onError}))
+	db := sql.OpenDB(qcache.Wrap(e.conn, qcache.Options{Policy: policy, OnError: mc.onError}))
 	db.SetMaxOpenConns(mc.conns)
 	db.SetMaxIdleConns(mc.conns)
-	return &modeDB{db: db, policy: tp, close: func() {
+	return &modeDB{db: db, statsFn: stats, close: func() {
 		_ = db.Close()
 		_ = store.Close()
 	}}, nil
@@ -233,7 +222,7 @@ func newCDCMode(ctx context.Context, e *pgEnv, mc modeConfig) (*modeDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.Postgres, Prefix: mc.prefix, TTL: 5 * time.Minute})
+	p, err := qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.Postgres, Prefix: mc.prefix, TTL: 5 * time.Minute, Observer: recordKind})
 	if err != nil {
 		return nil, err
 	}
@@ -242,12 +231,11 @@ func newCDCMode(ctx context.Context, e *pgEnv, mc modeConfig) (*modeDB, error) {
 		_ = store.Close()
 		return nil, err
 	}
-	tp := &tracedPolicy{inner: p, stats: p.Stats}
-	db := sql.OpenDB(qcache.Wrap(e.conn, qcache.Options{Policy: tp, OnError: mc.onError}))
+	db := sql.OpenDB(qcache.Wrap(e.conn, qcache.Options{Policy: p, OnError: mc.onError}))
 	db.SetMaxOpenConns(mc.conns)
 	db.SetMaxIdleConns(mc.conns)
 	plain := e.plainDB(mc.conns)
-	return &modeDB{db: db, writeDB: plain, policy: tp, feeder: f, close: func() {
+	return &modeDB{db: db, writeDB: plain, statsFn: p.Stats, feeder: f, close: func() {
 		_ = db.Close()
 		stopFeeder(e, f, name, plain)
 		_ = plain.Close()
