@@ -467,6 +467,12 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// ParseLSN parses an LSN in PostgreSQL's text form ("16/B374D848"), as
+// [LSN.String] writes it: a writer in another process can pass the LSN of
+// its commit (from CurrentLSN) to a reader here, which waits for it with
+// [Feeder.WaitLSN] before it reads.
+func ParseLSN(s string) (LSN, error) { return pgrepl.ParseLSN(s) }
+
 // CurrentLSN returns the server's current WAL insert position. Called on
 // any connection to the database after a commit has returned, it is at or
 // past the end of that commit's record, also under synchronous_commit=off

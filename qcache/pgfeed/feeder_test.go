@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +21,8 @@ import (
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 	"github.com/cachekit/cachekit/qcache/pgfeed"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // waitLimit bounds every wait for the feeder: a safety net against a hang,
@@ -307,6 +313,67 @@ func TestPlainWrites(t *testing.T) {
 	}
 	if got := e.policy.Stats().InvalidatedGlobal; got != 1 {
 		t.Errorf("global invalidations = %d; want 1 (the start)", got)
+	}
+}
+
+// TestOtherProcess: a raw-SQL mass UPDATE run by a real second process
+// (this test binary again) invalidates exactly the cached queries it
+// affects, once the feeder has applied the child's commit LSN.
+func TestOtherProcess(t *testing.T) {
+	if spec := os.Getenv("PGFEED_CHILD"); spec != "" {
+		dsn, schema, _ := strings.Cut(spec, "\t")
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.RuntimeParams["search_path"] = schema
+		db := sql.OpenDB(stdlib.GetConnector(*cfg))
+		defer db.Close()
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, `UPDATE posts SET n = n + 1 WHERE user_id = 2`); err != nil {
+			t.Fatal(err)
+		}
+		lsn, err := pgfeed.CurrentLSN(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("LSN %s\n", lsn)
+		return
+	}
+	e := newEnv(t, &pgfeed.Options{EnforceReplicaIdentity: true}, tables, setup...)
+	for _, q := range allQueries {
+		e.read(t, q.sql, q.args...)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOtherProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "PGFEED_CHILD="+e.dsn+"\t"+e.schema)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var lsn pgfeed.LSN
+	for line := range strings.Lines(string(out)) {
+		if s, ok := strings.CutPrefix(strings.TrimSpace(line), "LSN "); ok {
+			if lsn, err = pgfeed.ParseLSN(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if lsn == 0 {
+		t.Fatalf("no LSN in the child's output:\n%s", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := e.feeder.WaitLSN(ctx, lsn); err != nil {
+		t.Fatalf("WaitLSN(%s): %v", lsn, err)
+	}
+	for _, q := range allQueries {
+		want := !reflect.DeepEqual(q, qUser2Posts)
+		if got := e.read(t, q.sql, q.args...); got != want {
+			t.Errorf("after the other process's UPDATE: %s %v cached = %v; want %v", q.sql, q.args, got, want)
+		}
+	}
+	if errs := e.errors(); len(errs) != 0 {
+		t.Errorf("feeder errors: %v", errs)
 	}
 }
 
