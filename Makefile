@@ -12,6 +12,7 @@
 #   make bench-network  [QUICK=1] the redis and tiered stores against Redis clients and caches
 #   make bench-memo     [QUICK=1] memo's cached functions against sturdyc and go-redis/cache
 #   make bench-qcache   [QUICK=1] the query cache: hit ratio under writes, granular vs table-level
+#   make bench-memory   [QUICK=1] the in-process cache against otter, ristretto, theine and golang-lru
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -168,3 +169,16 @@ bench-qcache:
 	$(SERVERS) start; \
 	source "$$CACHEKIT_TEST_STATE/env"; \
 	(cd bench && $(GO) run ./qcache $(if $(QUICK),-quick) -out results/qcache.json)
+
+# make bench-memory [QUICK=1]: the in-process cache (memory.Cache) against otter, ristretto,
+# theine and golang-lru: hit ratio on Zipf and the ARC P3 and LIRS LOOP traces (with Bélády's
+# optimum; one PNG chart per trace in docs/charts/), throughput at GOMAXPROCS 1 and 2, and heap
+# per entry. See bench/README.md. Writes bench/results/memory.json. No servers. QUICK=1 (fewer
+# capacities, the first 600k requests of P3, 3 rounds) takes under 2 minutes; the full run about 10
+# (both measured at load 5–7 on the 2-vCPU machine).
+BENCH_TRACES ?= $(abspath ../shared/traces)
+
+.PHONY: bench-memory
+
+bench-memory:
+	cd bench && $(GO) run ./memory $(if $(QUICK),-quick) -traces $(BENCH_TRACES) -charts ../docs/charts -out results/memory.json
