@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -121,11 +120,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 		}
 	}
 	var err error
-	if cfg.workloads, err = parseList(*wl, workloadNames); err != nil {
+	if cfg.workloads, err = report.ParseList(*wl, workloadNames); err != nil {
 		return cfg, fmt.Errorf("-workloads: %w", err)
 	}
 	if *names != "" {
-		if cfg.contenders, err = parseList(*names, allContenders()); err != nil {
+		if cfg.contenders, err = report.ParseList(*names, allContenders()); err != nil {
 			return cfg, fmt.Errorf("-contenders: %w", err)
 		}
 	}
@@ -140,23 +139,6 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	return cfg, nil
 }
 
-// parseList splits a comma-separated list, each item one of valid, none
-// twice, in the order given.
-func parseList(s string, valid []string) ([]string, error) {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		switch {
-		case !slices.Contains(valid, f):
-			return nil, fmt.Errorf("no %q (have %s)", f, strings.Join(valid, ", "))
-		case slices.Contains(out, f):
-			return nil, fmt.Errorf("%q given twice", f)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
 // rotate returns names (filtered by want, nil: all) rotated left by k: the
 // order in which a phase runs its contenders.
 func rotate(names, want []string, k int) []string {
@@ -166,11 +148,7 @@ func rotate(names, want []string, k int) []string {
 			out = append(out, n)
 		}
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	k %= len(out)
-	return append(out[k:], out[:k]...)
+	return report.Rotate(out, k)
 }
 
 // allContenders lists every contender name of every workload, once.
@@ -191,7 +169,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	fmt.Printf("bench/memo  %s  %s %s/%s GOMAXPROCS=%d  load %s\n", start.Format(time.RFC3339),
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), report.LoadAvg())
 	fmt.Printf("sturdyc %s, go-redis/cache %s; rounds %d; workloads %s\n",
-		modVersion("github.com/viccon/sturdyc"), modVersion("github.com/go-redis/cache/v9"), cfg.rounds,
+		report.ModVersion("github.com/viccon/sturdyc"), report.ModVersion("github.com/go-redis/cache/v9"), cfg.rounds,
 		strings.Join(cfg.workloads, ","))
 
 	for _, w := range cfg.workloads {
@@ -295,21 +273,6 @@ func dedupe(lines []string) []string {
 		}
 	}
 	return out
-}
-
-// modVersion is the version of a module in this binary's build, for the
-// header.
-func modVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "?"
-	}
-	for _, m := range bi.Deps {
-		if m.Path == path {
-			return m.Version
-		}
-	}
-	return "?"
 }
 
 // ours tells whether a contender is cachekit's.

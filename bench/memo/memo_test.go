@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cachekit/cachekit/bench/internal/report"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -69,9 +71,9 @@ func TestParseList(t *testing.T) {
 		{in: "a,,b", wantErr: true},
 		{in: "d", wantErr: true},
 	} {
-		got, err := parseList(tc.in, valid)
+		got, err := report.ParseList(tc.in, valid)
 		if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
-			t.Errorf("parseList(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+			t.Errorf("report.ParseList(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,17 +103,17 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 		}
 	}
 	var err error
-	if cfg.parts, err = parseList(*parts, partNames); err != nil {
+	if cfg.parts, err = report.ParseList(*parts, partNames); err != nil {
 		return cfg, fmt.Errorf("-parts: %w", err)
 	}
 	if *names != "" {
 		all := slices.Concat(hitContenders, speedContenders)
-		if cfg.contenders, err = parseList(*names, all); err != nil {
+		if cfg.contenders, err = report.ParseList(*names, all); err != nil {
 			return cfg, fmt.Errorf("-contenders: %w", err)
 		}
 	}
 	if *traces != "" {
-		if cfg.traces, err = parseList(*traces, []string{"zipf-0.99", "zipf-1.01", "arc-p3", "lirs-loop"}); err != nil {
+		if cfg.traces, err = report.ParseList(*traces, []string{"zipf-0.99", "zipf-1.01", "arc-p3", "lirs-loop"}); err != nil {
 			return cfg, fmt.Errorf("-trace: %w", err)
 		}
 	}
@@ -131,23 +130,6 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	return cfg, nil
 }
 
-// parseList splits a comma-separated list, each item one of valid, none
-// twice, in the order given.
-func parseList(s string, valid []string) ([]string, error) {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		switch {
-		case !slices.Contains(valid, f):
-			return nil, fmt.Errorf("no %q (have %s)", f, strings.Join(valid, ", "))
-		case slices.Contains(out, f):
-			return nil, fmt.Errorf("%q given twice", f)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
 // filter returns the names for which keep is true, in order.
 func filter(names []string, keep func(string) bool) []string {
 	var out []string
@@ -159,23 +141,13 @@ func filter(names []string, keep func(string) bool) []string {
 	return out
 }
 
-// rotate returns names rotated left by k: the order in which a cell runs
-// its contenders.
-func rotate(names []string, k int) []string {
-	if len(names) == 0 {
-		return nil
-	}
-	k %= len(names)
-	return append(slices.Clone(names[k:]), names[:k]...)
-}
-
 func run(cfg config) error {
 	start := time.Now()
 	fmt.Printf("bench/memory  %s  %s %s/%s NumCPU=%d  load %s\n", start.Format(time.RFC3339),
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), report.LoadAvg())
 	fmt.Printf("otter %s, ristretto %s, theine %s, golang-lru %s; parts %s\n",
-		modVersion("github.com/maypok86/otter/v2"), modVersion("github.com/dgraph-io/ristretto/v2"),
-		modVersion("github.com/Yiling-J/theine-go"), modVersion("github.com/hashicorp/golang-lru/v2"),
+		report.ModVersion("github.com/maypok86/otter/v2"), report.ModVersion("github.com/dgraph-io/ristretto/v2"),
+		report.ModVersion("github.com/Yiling-J/theine-go"), report.ModVersion("github.com/hashicorp/golang-lru/v2"),
 		strings.Join(cfg.parts, ","))
 	for _, name := range slices.Concat(hitContenders, []string{cMap}) {
 		if cfg.wantContender(name) {
@@ -218,21 +190,6 @@ func run(cfg config) error {
 	fmt.Print(formatTargets(evaluateTargets(cfg, res)))
 	fmt.Printf("elapsed %s, load %s\n", time.Since(start).Round(time.Second), report.LoadAvg())
 	return report.Finish(cfg.out, res.jsonRows(cfg), problems)
-}
-
-// modVersion is the version of a module in this binary's build, for the
-// header.
-func modVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "?"
-	}
-	for _, m := range bi.Deps {
-		if m.Path == path {
-			return m.Version
-		}
-	}
-	return "?"
 }
 
 // ours tells whether a contender is cachekit's.

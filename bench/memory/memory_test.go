@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cachekit/cachekit/bench/internal/report"
 )
 
 func TestOptimalHits(t *testing.T) {
@@ -183,8 +185,8 @@ func TestParseFlags(t *testing.T) {
 
 func TestRotate(t *testing.T) {
 	t.Parallel()
-	if got := rotate([]string{"a", "b", "c"}, 4); !slices.Equal(got, []string{"b", "c", "a"}) {
-		t.Errorf("rotate(a b c, 4) = %v", got)
+	if got := report.Rotate([]string{"a", "b", "c"}, 4); !slices.Equal(got, []string{"b", "c", "a"}) {
+		t.Errorf("report.Rotate(a b c, 4) = %v", got)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cachekit/cachekit/bench/internal/report"
 )
 
 // traceLen is the length of every throughput trace; each goroutine walks
@@ -151,7 +153,7 @@ func runThroughput(cfg config) ([]speedResult, []string) {
 		k := r
 		for _, w := range speedWorkloads {
 			for _, procs := range cfg.procs {
-				for _, name := range rotate(names, k) {
+				for _, name := range report.Rotate(names, k) {
 					res, err := timeCell(contenders[name], w, prep[w.name].z, prep[w.name].trace, procs)
 					if err != nil {
 						problems = append(problems, fmt.Sprintf("throughput %s/cpu%d %s: %v", w.name, procs, name, err))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +11,8 @@ import (
 	gocache "github.com/go-redis/cache/v9"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
+
+	"github.com/cachekit/cachekit/bench/internal/report"
 )
 
 // client is what the harness needs from a contender. Reads report whether
@@ -82,17 +83,17 @@ var contenders = []contender{
 	},
 	{
 		name:  "rueidis",
-		about: "raw rueidis " + modVersion("github.com/redis/rueidis") + " Do GET/SET/MGET, default ClientOption but DisableCache",
+		about: "raw rueidis " + report.ModVersion("github.com/redis/rueidis") + " Do GET/SET/MGET, default ClientOption but DisableCache",
 		open:  openRueidis,
 	},
 	{
 		name:  "go-redis",
-		about: "raw go-redis " + modVersion("github.com/redis/go-redis/v9") + " Get/Set/MGet, default Options",
+		about: "raw go-redis " + report.ModVersion("github.com/redis/go-redis/v9") + " Get/Set/MGet, default Options",
 		open:  openGoRedis,
 	},
 	{
 		name:      "go-redis-cache",
-		about:     "go-redis/cache " + modVersion("github.com/go-redis/cache/v9") + " over go-redis, no LocalCache; Set TTL its default 1h",
+		about:     "go-redis/cache " + report.ModVersion("github.com/go-redis/cache/v9") + " over go-redis, no LocalCache; Set TTL its default 1h",
 		noGetMany: "go-redis/cache has no multi-key get (a loop of Gets would time 10 round trips, not one call)",
 		open:      openGoRedisCache(false),
 	},
@@ -107,7 +108,7 @@ var contenders = []contender{
 	{
 		name:  "go-redis-cache-local",
 		local: true,
-		about: "go-redis/cache " + modVersion("github.com/go-redis/cache/v9") +
+		about: "go-redis/cache " + report.ModVersion("github.com/go-redis/cache/v9") +
 			" with NewTinyLFU(2×keys, 1h) LocalCache; get-many is a loop of Gets (local hits)",
 		open: openGoRedisCache(true),
 	},
@@ -131,23 +132,6 @@ func findContender(name string) (contender, bool) {
 
 // ours tells whether a contender is one of cachekit's stores.
 func ours(name string) bool { return strings.HasPrefix(name, "cachekit") }
-
-// modVersion is the version of a module in this binary's build, for the header.
-func modVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "?"
-	}
-	for _, m := range bi.Deps {
-		if m.Path == path {
-			if m.Replace != nil {
-				return m.Replace.Version
-			}
-			return m.Version
-		}
-	}
-	return "?"
-}
 
 // ---------------------------------------------------------------- rueidis
 

@@ -225,7 +225,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	missBase := int64(anchorHot) + 1
 	for r := range cfg.rounds * 3 {
-		for _, n := range rotate(anchors, r) {
+		for _, n := range report.Rotate(anchors, r) {
 			lat, err := anchorRound(ctx, adbs, n, cfg.anchorN, missBase)
 			if err != nil {
 				adbs.close()
@@ -243,7 +243,7 @@ func run(ctx context.Context, cfg config) error {
 	phase := 0
 	for r := range cfg.rounds {
 		for ri, rate := range cfg.rates {
-			for _, mode := range rotate(modes, r+ri) {
+			for _, mode := range report.Rotate(modes, r+ri) {
 				phase++
 				mc.prefix = fmt.Sprintf("qcb:%d:%d:", os.Getpid(), phase)
 				m, err := openMode(ctx, e, mode, mc)
@@ -280,16 +280,6 @@ func run(ctx context.Context, cfg config) error {
 		rows = jsonRows(res)
 	}
 	return report.Finish(cfg.out, rows, problems)
-}
-
-// rotate returns names rotated left by k, so that no contender always runs
-// first.
-func rotate(names []string, k int) []string {
-	if len(names) == 0 {
-		return nil
-	}
-	k %= len(names)
-	return slices.Concat(names[k:], names[:k])
 }
 
 func printAnchors(res *results, anchors []string) {

@@ -1,7 +1,8 @@
 // Package report holds what the bench suites share for their reports:
 // nearest-rank percentiles, medians over rounds, the JSON rows of
-// results/*.json, the load average of the header and the loopback check on
-// server addresses. Each suite keeps its own table layout.
+// results/*.json, the load average and module versions of the header, the
+// loopback check on server addresses, and the flag and rotation helpers.
+// Each suite keeps its own table layout.
 package report
 
 import (
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 )
@@ -152,4 +154,49 @@ func Summarize(latNs []int64, startNs, endNs int64) Latencies {
 		l.Throughput = float64(len(lat)) / (float64(d) / 1e9)
 	}
 	return l
+}
+
+// Rotate returns a copy of names rotated left by k: the order in which a
+// round runs its contenders, so that none always runs first.
+func Rotate(names []string, k int) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	k %= len(names)
+	return slices.Concat(names[k:], names[:k])
+}
+
+// ParseList splits a comma-separated flag value whose items must each be
+// one of valid, none twice; it keeps the order given.
+func ParseList(s string, valid []string) ([]string, error) {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		switch {
+		case !slices.Contains(valid, f):
+			return nil, fmt.Errorf("no %q (have %s)", f, strings.Join(valid, ", "))
+		case slices.Contains(out, f):
+			return nil, fmt.Errorf("%q given twice", f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// ModVersion is the version of a module in this binary's build (its
+// replacement's, if replaced), for a run's header; "?" when unknown.
+func ModVersion(path string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "?"
+	}
+	for _, m := range bi.Deps {
+		if m.Path == path {
+			if m.Replace != nil {
+				return m.Replace.Version
+			}
+			return m.Version
+		}
+	}
+	return "?"
 }
