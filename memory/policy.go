@@ -105,11 +105,21 @@ const (
 	// climbRestart is the change of hit rate between two periods that
 	// restarts the climb with a full step (the workload changed).
 	climbRestart = 0.05
-	// admitFloor is the lowest candidate frequency that may still be
-	// admitted at random against a victim at least as frequent, once in
-	// admitRandom tries: an attacker who makes a victim look hot (hash
-	// flooding) cannot lock every newcomer out for ever.
+	// climbNoise is how many standard errors of a period's hit rate a
+	// drop must exceed to reverse the climb (see adapt).
+	climbNoise = 2
+	// climbMinSample is the fewest requests a sample period holds: below,
+	// a small cache's hit rate swings with every halving of the sketch
+	// more than with the split.
+	climbMinSample = 50_000
+	// A candidate at least admitFloor frequent is admitted at random, once
+	// in admitRandom tries, against a victim whose counters are saturated
+	// (admitVictim): an attacker who makes a victim look as hot as can be
+	// (hash flooding) cannot lock every warm newcomer out for ever. Victims
+	// below saturation are left to the frequency test: random admissions
+	// against them churn loops (LIRS LOOP at 750 entries loses 4 points).
 	admitFloor  = 6
+	admitVictim = 15
 	admitRandom = 128
 )
 
@@ -144,7 +154,7 @@ func newPolicy[K comparable, V any](capacity uint64) policy[K, V] {
 		maxWindow:    maxWindow,
 		maxProtected: maxMain * protectedPercent / 100,
 		sketch:       newSketch(capacity),
-		climb:        climber{step: expStepSign * float64(capacity>>climbStepShift)},
+		climb:        climber{step: -float64(capacity >> climbStepShift)},
 		rng:          rand.Uint64() | 1,
 	}
 }
@@ -268,7 +278,7 @@ func (p *policy[K, V]) admit(cand, victim uint64) bool {
 	if cf > vf {
 		return true
 	}
-	if cf < admitFloor || expNoRandom {
+	if cf < admitFloor || vf < admitVictim {
 		return false
 	}
 	// xorshift64

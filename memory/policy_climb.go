@@ -3,6 +3,8 @@ package memory
 // This file holds the hill climber that sizes the window of the W-TinyLFU
 // policy (see policy.go).
 
+import "math"
+
 // adapt closes the hill climber's sample period once it has seen as many
 // requests as the sketch's reset period (about 10x the capacity), and moves
 // the window/main split by the current step: the same way again when the
@@ -10,12 +12,9 @@ package memory
 // worse. The step decays by climbDecay each period and starts again at its
 // full size when the hit rate moves by climbRestart or more.
 func (p *policy[K, V]) adapt() {
-	if expNoClimb {
-		return
-	}
 	c := &p.climb
 	n := c.hits + c.misses
-	if n < uint64(p.sketch.sampleSize) {
+	if n < max(uint64(p.sketch.sampleSize), climbMinSample) {
 		return
 	}
 	hits := c.hits
@@ -27,8 +26,13 @@ func (p *policy[K, V]) adapt() {
 	rate := float64(hits) / float64(n)
 	change := rate - c.prevRate
 	c.prevRate = rate
+	// A drop within climbNoise standard errors of the sample's hit rate is
+	// taken for noise, not for a worse split: the climber keeps its
+	// direction. Reversing on every small drop makes the window swing on
+	// stationary workloads.
+	noise := climbNoise * math.Sqrt(rate*(1-rate)/float64(n))
 	amount := c.step
-	if change < 0 {
+	if change < -noise {
 		amount = -amount
 	}
 	if change >= climbRestart || change <= -climbRestart {

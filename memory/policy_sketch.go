@@ -15,42 +15,46 @@ type sketch struct {
 	blockMask  uint64 // number of blocks - 1
 	additions  int
 	sampleSize int
-	capacity   int // the policy's capacity, capped at maxWords
+	capacity   int // the policy's capacity, capped at sketchMaxWords
 	maxWords   int // the table never grows past this
 }
 
 const (
 	sketchBlockWords = 8 // 64 bytes
 	sketchMinWords   = 16
-	sketchMaxWords   = 1 << 26 // 512 MiB: far beyond any count we expect
+	sketchMaxWords   = 1 << 27 // 1 GiB: far beyond any count we expect
 	sketchOneMask    = 0x1111111111111111
 	sketchHalfMask   = 0x7777777777777777
+	// sketchWordsPerEntry words (32 counters) per entry, rounded up to a
+	// power of two. One word per entry, as in Caffeine, loses 0.002 of hit
+	// ratio on Zipf and 0.005 to 0.018 on ARC P3 (25k to 200k entries).
+	sketchWordsPerEntry = 2
 	// sketchSampleFactor times the capacity is the number of increments
 	// between two halvings.
 	sketchSampleFactor = 10
 )
 
 // newSketch returns a sketch that grows with the number of entries, up to
-// one word (16 counters) per entry of capacity. The table starts small so
-// that a large but mostly empty cache costs little.
+// sketchWordsPerEntry words per entry of capacity. The table starts small
+// so that a large but mostly empty cache costs little.
 func newSketch(capacity uint64) sketch {
-	limit := uint64(sketchMaxWords)
+	limit := uint64(sketchMaxWords / sketchWordsPerEntry)
 	if capacity < limit {
 		limit = max(capacity, sketchMinWords)
 	}
-	s := sketch{maxWords: expSketchMul << bits.Len64(limit-1), capacity: int(limit)}
+	s := sketch{maxWords: sketchWordsPerEntry << bits.Len64(limit-1), capacity: int(limit)}
 	s.resize(min(sketchMinWords, s.maxWords))
 	return s
 }
 
 // ensureCapacity grows the table when the cache holds more entries than it
-// has words. Growing forgets the counts gathered so far (a count-min sketch
-// cannot be rehashed); it happens O(log n) times while a cache fills.
+// has room for. Growing forgets the counts gathered so far (a count-min
+// sketch cannot be rehashed); it happens O(log n) times while a cache fills.
 func (s *sketch) ensureCapacity(entries int) {
-	if expSketchMul*entries <= len(s.table) || len(s.table) >= s.maxWords {
+	if sketchWordsPerEntry*entries <= len(s.table) || len(s.table) >= s.maxWords {
 		return
 	}
-	s.resize(min(expSketchMul<<bits.Len(uint(entries-1)), s.maxWords))
+	s.resize(min(sketchWordsPerEntry<<bits.Len(uint(entries-1)), s.maxWords))
 }
 
 func (s *sketch) resize(words int) {
@@ -58,53 +62,49 @@ func (s *sketch) resize(words int) {
 	s.blockMask = uint64(words/sketchBlockWords - 1)
 	s.additions = 0
 	// A count-bounded cache halves every 10x its capacity in increments
-	// once full; a weighted one every 10x the entries it held when the
-	// table last grew.
-	s.sampleSize = sketchSampleFactor * min(words, s.capacity)
+	// once full; a weighted one every 10x the entries the table was last
+	// sized for.
+	s.sampleSize = sketchSampleFactor * min(words/sketchWordsPerEntry, s.capacity)
 }
 
 // block returns the index of the first word of h's block, and the hash
 // that picks its counters in the block (8 bits per row).
 func (s *sketch) block(h uint64) (int, uint64) {
-	// The maphash is already uniform; mix it anyway so that the block and
-	// the counters use independent bits.
-	x := h * 0x9e3779b97f4a7c15
-	x ^= x >> 29
-	b := int(((x >> 32) & s.blockMask) * sketchBlockWords)
-	return b, x * 0xbf58476d1ce4e5b9
+	// The block comes from the high bits of a multiplicative hash and the
+	// counters from a full avalanche mix of h, so that keys sharing a block
+	// do not also tend to share counters.
+	b := int(((h * 0x9e3779b97f4a7c15) >> 32 & s.blockMask) * sketchBlockWords)
+	c := (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	c = (c ^ c>>27) * 0x94d049bb133111eb
+	return b, c ^ c>>31
 }
 
 // slot returns the word (relative to the block) and the bit offset of row
-// i's counter for counter hash c.
+// i's counter for counter hash c: row i owns words 2i and 2i+1.
 func slot(c uint64, i int) (int, uint) {
 	r := c >> (uint(i) * 8)
 	return i<<1 | int(r&1), uint((r>>1)&15) << 2
 }
 
-// increment adds one to the key's smallest counters (a conservative
-// update: counters above the key's minimum already overestimate it, and
-// leaving them alone keeps other keys' estimates lower).
+// increment adds one to the key's counters that are not saturated. (A
+// conservative update, raising only the smallest counters, gains 0.003 on
+// Zipf but makes LIRS LOOP churn: 0.19 instead of 0.23 at 250 entries.)
 func (s *sketch) increment(h uint64) {
 	b, c := s.block(h)
 	blk := s.table[b : b+sketchBlockWords : b+sketchBlockWords]
-	var ws [4]int
-	var offs [4]uint
-	f := uint64(0xf)
+	added := false
 	for i := range 4 {
-		ws[i], offs[i] = slot(c, i)
-		f = min(f, (blk[ws[i]]>>offs[i])&0xf)
-	}
-	if f == 0xf && !expNoConservative {
-		return
-	}
-	for i := range 4 {
-		if v := (blk[ws[i]] >> offs[i]) & 0xf; v == f || (expNoConservative && v != 0xf) {
-			blk[ws[i]] += 1 << offs[i]
+		w, off := slot(c, i)
+		if (blk[w]>>off)&0xf != 0xf {
+			blk[w] += 1 << off
+			added = true
 		}
 	}
-	s.additions++
-	if s.additions >= s.sampleSize {
-		s.halve()
+	if added {
+		s.additions++
+		if s.additions >= s.sampleSize {
+			s.halve()
+		}
 	}
 }
 
