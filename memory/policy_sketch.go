@@ -48,10 +48,19 @@ func newSketch(capacity uint64) sketch {
 }
 
 // ensureCapacity grows the table when the cache holds more entries than it
-// has room for. Growing forgets the counts gathered so far (a count-min
-// sketch cannot be rehashed); it happens O(log n) times while a cache fills.
+// has room for, and to its full size once the cache holds half its
+// capacity, so that a cache about to fill does not forget its counts again
+// (a count-min sketch cannot be rehashed). It grows O(log n) times while a
+// cache fills.
 func (s *sketch) ensureCapacity(entries int) {
-	if sketchWordsPerEntry*entries <= len(s.table) || len(s.table) >= s.maxWords {
+	if len(s.table) >= s.maxWords {
+		return
+	}
+	if 2*entries >= s.capacity {
+		s.resize(s.maxWords)
+		return
+	}
+	if sketchWordsPerEntry*entries <= len(s.table) {
 		return
 	}
 	s.resize(min(sketchWordsPerEntry<<bits.Len(uint(entries-1)), s.maxWords))
