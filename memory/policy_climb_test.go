@@ -183,3 +183,35 @@ func checkPolicy(t *testing.T, p *policy[uint64, struct{}]) {
 		t.Fatalf("maxWindow %d + maxProtected %d > max %d", p.maxWindow, p.maxProtected, p.max)
 	}
 }
+
+// TestClimberWeighted: with weights, while the climber moves the split, a
+// write is visible to the next read and the total weight stays within
+// MaxWeight.
+func TestClimberWeighted(t *testing.T) {
+	t.Parallel()
+	const maxWeight = 5000
+	c := newCache(t, Options[uint64, struct{}]{
+		MaxWeight: maxWeight,
+		Weigher:   func(k uint64, _ struct{}) uint32 { return uint32(k%40) + 1 },
+	})
+	trace := append(recencyTrace(5, 150_000), zipfTrace(6, 1.01, 50_000, 150_000)...)
+	windows := map[uint64]bool{}
+	for i, k := range trace {
+		if _, ok := c.Get(k); ok {
+			continue
+		}
+		c.Set(k, struct{}{})
+		if _, ok := c.Get(k); !ok {
+			t.Fatalf("request %d: key %d missing right after its Set", i, k)
+		}
+		if i%10_000 == 0 {
+			c.c.mu.Lock()
+			windows[c.c.policy.maxWindow] = true
+			checkPolicy(t, &c.c.policy)
+			c.c.mu.Unlock()
+		}
+	}
+	if len(windows) < 2 {
+		t.Fatalf("the window never moved: sizes %v", windows)
+	}
+}
