@@ -17,9 +17,10 @@ import (
 // hit rate over periods of about 10x the capacity in requests and moves the
 // split by a step (6.25% of the capacity at first, decaying by 2% per
 // period) in the direction that last improved the hit rate, reversing when
-// it got worse. Recency-skewed workloads (loops, scans over a working set
-// slightly larger than main) end up with a large window, frequency-skewed
-// ones with a small one.
+// it got worse by more than the sample's noise (policy_climb.go).
+// Recency-skewed workloads (entries reused soon after their first use, then
+// rarely) end up with a large window; frequency-skewed ones (Zipf), and
+// loops longer than the cache, with a small one.
 //
 // The data structures are not safe for concurrent use: the cache serializes
 // calls to the policy.
@@ -94,11 +95,8 @@ func (l *nodeList[K, V]) moveToFront(n *node[K, V]) {
 const (
 	// initialWindowPercent of the capacity starts as the window.
 	initialWindowPercent = 1
-	// protectedPercent of the main region is protected; the rest is
-	// probation.
-	protectedPercent = 80
-	// climbStep is the hill climber's full step: 1/16 (6.25%) of the
-	// capacity.
+	// The hill climber's full step is the capacity >> climbStepShift:
+	// 1/16 (6.25%).
 	climbStepShift = 4
 	// climbDecay multiplies the step after every period without a restart.
 	climbDecay = 0.98
@@ -152,7 +150,7 @@ func newPolicy[K comparable, V any](capacity uint64) policy[K, V] {
 	return policy[K, V]{
 		max:          capacity,
 		maxWindow:    maxWindow,
-		maxProtected: maxMain * protectedPercent / 100,
+		maxProtected: maxMain - maxMain/5, // 80% of main
 		sketch:       newSketch(capacity),
 		climb:        climber{step: -float64(capacity >> climbStepShift)},
 		rng:          rand.Uint64() | 1,
