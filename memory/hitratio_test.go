@@ -131,22 +131,22 @@ type hitCase struct {
 // each; theine-go v0.6.3 and otter v2.4.0 with a synchronous executor
 // from a scratch module outside the repository; Bélády's optimum with
 // bypass). The hash seed is random per cache, so runs differ: by up to
-// 0.002 on Zipf and most of LOOP, but up to 0.03 on LOOP at 500 entries
-// and 0.05 on P3 at 300k (peers alike).
-// Floors sit under our lowest run, and at the best peer's mean where our
-// runs all beat it.
+// 0.002 on Zipf and most of LOOP, but up to 0.03 on LOOP at 500 entries,
+// 0.02 on P3 at 100k and 0.05 on P3 at 300k (peers alike). Floors sit
+// under our lowest of 8 or more runs, which keeps some of them under the
+// best peer's mean where we beat it by less than that noise.
 var hitCases = []hitCase{
-	{"zipf0.99", 10_000, 0.6355}, // ours 0.6370; theine 0.6358, otter 0.6335, Bélády 0.6957
-	{"zipf1.01", 10_000, 0.6684}, // ours 0.6693; theine 0.6683, otter 0.6661, Bélády 0.7237
-	{"loop", 250, 0.242},         // ours 0.2447; theine 0.2337, otter 0.2340, Bélády 0.2466
-	{"loop", 500, 0.455},         // ours 0.4819 (one run 0.4617); theine 0.4706, otter 0.4844, Bélády 0.4936
-	{"loop", 750, 0.732},         // ours 0.7335; theine 0.7274, otter 0.6868, Bélády 0.7404
-	{"loop", 1000, 0.983},        // ours 0.9843; otter 0.9712, Bélády 0.9871 (theine 0.9945 beats Bélády: it holds more than 1000)
-	{"loop", 2000, 0.997},        // 0.9980 for all from 1250 up: the loop of 1011 keys fits
-	{"p3", 25_000, 0.146},        // ours 0.1476; theine 0.1466, otter 0.1464, Bélády 0.2604
-	{"p3", 100_000, 0.402},       // ours 0.4074; theine 0.4020, otter 0.4008, Bélády 0.6200
-	{"p3", 300_000, 0.620},       // ours 0.6337 (runs 0.628 to 0.677); theine 0.6426, otter 0.6579, Bélády 0.7951
-	{"p3", 500_000, 0.789},       // ours 0.7917; theine 0.7914, otter 0.7904, Bélády 0.8051
+	{"zipf0.99", 10_000, 0.635}, // ours 0.6370; theine 0.6358, otter 0.6335, Bélády 0.6957
+	{"zipf1.01", 10_000, 0.667}, // ours 0.6693; theine 0.6683, otter 0.6661, Bélády 0.7237
+	{"loop", 250, 0.240},        // ours 0.2447; theine 0.2337, otter 0.2340, Bélády 0.2466
+	{"loop", 500, 0.455},        // ours 0.4819 (one run 0.4617); theine 0.4706, otter 0.4844, Bélády 0.4936
+	{"loop", 750, 0.730},        // ours 0.7335; theine 0.7274, otter 0.6868, Bélády 0.7404
+	{"loop", 1000, 0.983},       // ours 0.9843; otter 0.9712, Bélády 0.9871 (theine 0.9945 beats Bélády: it holds more than 1000)
+	{"loop", 2000, 0.997},       // 0.9980 for all from 1250 up: the loop of 1011 keys fits
+	{"p3", 25_000, 0.145},       // ours 0.1476; theine 0.1466, otter 0.1464, Bélády 0.2604
+	{"p3", 100_000, 0.390},      // ours 0.4074 (runs down to 0.3947); theine 0.4020, otter 0.4008, Bélády 0.6200
+	{"p3", 300_000, 0.615},      // ours 0.6337 (runs 0.628 to 0.677); theine 0.6426, otter 0.6579, Bélády 0.7951
+	{"p3", 500_000, 0.788},      // ours 0.7917; theine 0.7914, otter 0.7904, Bélády 0.8051
 }
 
 // The reduced cases, run with -short or under the race detector: one Zipf
