@@ -35,13 +35,18 @@
 //
 // A cache is bounded by entry count (Options.MaxEntries, default
 // [DefaultMaxEntries]) or by total weight (Options.MaxWeight with a
-// Weigher). Eviction follows W-TinyLFU: new entries enter a small LRU
-// window (1% of the capacity); the window's least recent entry moves into a
-// segmented LRU main region (probation 20%, protected 80%) only if a 4-bit
-// count-min sketch of recent use says it is used more often than the main
-// region's least recent entry, which is evicted instead. The sketch halves
-// its counters every 10 × capacity increments, so old popularity fades. On
-// skewed (Zipf) workloads this keeps clearly more hits than plain LRU. An
+// Weigher). Eviction follows an adaptive W-TinyLFU, as in Caffeine: new
+// entries enter an LRU window; the window's least recent entry moves into a
+// segmented LRU main region (probation, then protected once hit again) only
+// if a 4-bit count-min sketch of recent use says it is used more often than
+// the main region's least recent entry, which is evicted instead. The
+// sketch halves its counters every 10 × capacity increments, so old
+// popularity fades. The window starts at 1% of the capacity; a hill climber
+// then resizes it about every 10 × capacity requests, towards whichever
+// size raised the hit rate: it grows on recency-skewed workloads and
+// shrinks on frequency-skewed (Zipf) ones. On ARC P3, LIRS LOOP and Zipf
+// traces the hit ratio is on a par with theine and otter (see
+// hitratio_test.go) and clearly above plain LRU. An
 // entry heavier than MaxWeight is never stored ([ReasonRejected]).
 //
 // # Expiry

@@ -1,18 +1,29 @@
 package memory
 
 import (
-	"math/bits"
+	"math/rand/v2"
 	"time"
 )
 
-// This file holds the W-TinyLFU eviction policy: a window LRU (about 1% of
-// the capacity) in front of a segmented LRU main region (probation 20%,
-// protected 80%), and a 4-bit count-min sketch that estimates how often each
-// key was used recently. When the window overflows, its least recent entry
-// (the candidate) enters the main region only if the sketch says it is used
-// more often than the main region's least recent entry (the victim); the
-// loser is evicted. The data structures are not safe for concurrent use: the
-// cache's mutex guards them.
+// This file holds the adaptive W-TinyLFU eviction policy. New entries enter
+// a window LRU; behind it, a segmented LRU main region (probation and
+// protected) holds the rest. A 4-bit count-min sketch (policy_sketch.go)
+// estimates how often each key was used recently. When the window
+// overflows, its least recent entry (the candidate) enters the main region
+// only if the sketch says it is used more often than the main region's least
+// recent entry (the victim); the loser is evicted.
+//
+// The split between window and main is not fixed: a hill climber samples the
+// hit rate over periods of about 10x the capacity in requests and moves the
+// split by a step (6.25% of the capacity at first, decaying by 2% per
+// period) in the direction that last improved the hit rate, reversing when
+// it got worse by more than the sample's noise (policy_climb.go).
+// Recency-skewed workloads (entries reused soon after their first use, then
+// rarely) end up with a large window; frequency-skewed ones (Zipf), and
+// loops longer than the cache, with a small one.
+//
+// The data structures are not safe for concurrent use: the cache serializes
+// calls to the policy.
 
 // queue tells which list of the policy a node is on.
 type queue uint8
@@ -80,26 +91,69 @@ func (l *nodeList[K, V]) moveToFront(n *node[K, V]) {
 	l.pushFront(n)
 }
 
-// policy is the W-TinyLFU state of a cache.
+// Tuning of the policy.
+const (
+	// initialWindowPercent of the capacity starts as the window.
+	initialWindowPercent = 1
+	// The hill climber's full step is the capacity >> climbStepShift:
+	// 1/16 (6.25%).
+	climbStepShift = 4
+	// climbDecay multiplies the step after every period without a restart.
+	climbDecay = 0.98
+	// climbRestart is the change of hit rate between two periods that
+	// restarts the climb with a full step (the workload changed).
+	climbRestart = 0.05
+	// climbNoise is how many standard errors of a period's hit rate a
+	// drop must exceed to reverse the climb (see adapt).
+	climbNoise = 2
+	// climbMinSample is the fewest requests a sample period holds: below,
+	// a small cache's hit rate swings with every halving of the sketch
+	// more than with the split.
+	climbMinSample = 50_000
+	// A candidate at least admitFloor frequent is admitted at random, once
+	// in admitRandom tries, against a victim whose counters are saturated
+	// (admitVictim): an attacker who makes a victim look as hot as can be
+	// (hash flooding) cannot lock every warm newcomer out for ever. Victims
+	// below saturation are left to the frequency test: random admissions
+	// against them churn loops (LIRS LOOP at 750 entries loses 4 points).
+	admitFloor  = 6
+	admitVictim = 15
+	admitRandom = 128
+)
+
+// policy is the adaptive W-TinyLFU state of a cache.
 type policy[K comparable, V any] struct {
 	window, probation, protected nodeList[K, V]
 
 	weight       uint64 // total weight of the three lists
 	max          uint64 // capacity: MaxEntries or MaxWeight
-	maxWindow    uint64 // capacity of the window (about 1%)
-	maxProtected uint64 // capacity of the protected segment (80% of main)
+	maxWindow    uint64 // current capacity of the window
+	maxProtected uint64 // current capacity of the protected segment
 
 	sketch sketch
+	climb  climber
+	rng    uint64 // xorshift state for the random admission
+}
+
+// climber is the hill climber's state: the hits and misses of the current
+// sample period, the previous period's hit rate and the signed step (in
+// weight units) it will apply next.
+type climber struct {
+	hits, misses uint64
+	prevRate     float64
+	step         float64
 }
 
 func newPolicy[K comparable, V any](capacity uint64) policy[K, V] {
-	maxWindow := max(capacity/100, 1)
+	maxWindow := max(capacity*initialWindowPercent/100, 1)
 	maxMain := capacity - min(maxWindow, capacity)
 	return policy[K, V]{
 		max:          capacity,
 		maxWindow:    maxWindow,
-		maxProtected: maxMain - maxMain/5,
+		maxProtected: maxMain - maxMain/5, // 80% of main
 		sketch:       newSketch(capacity),
+		climb:        climber{step: -float64(capacity >> climbStepShift)},
+		rng:          rand.Uint64() | 1,
 	}
 }
 
@@ -115,19 +169,23 @@ func (p *policy[K, V]) listOf(q queue) *nodeList[K, V] {
 	return nil
 }
 
-// reset forgets every node; the sketch keeps its frequencies.
+// reset forgets every node; the sketch keeps its frequencies and the
+// window keeps its size.
 func (p *policy[K, V]) reset() {
 	p.window, p.probation, p.protected = nodeList[K, V]{}, nodeList[K, V]{}, nodeList[K, V]{}
 	p.weight = 0
 }
 
-// add links a new node at the head of the window and records the access.
+// add links a new node at the head of the window and records the access,
+// which the hill climber counts as a miss (a new entry follows a miss).
 func (p *policy[K, V]) add(n *node[K, V], entries int) {
 	p.sketch.ensureCapacity(entries)
 	p.sketch.increment(n.hash)
 	n.queue = queueWindow
 	p.window.pushFront(n)
 	p.weight += uint64(n.weight)
+	p.climb.misses++
+	p.adapt()
 }
 
 // remove unlinks n.
@@ -162,12 +220,20 @@ func (p *policy[K, V]) access(n *node[K, V]) {
 		p.probation.remove(n)
 		n.queue = queueProtected
 		p.protected.pushFront(n)
-		for p.protected.weight > p.maxProtected && p.protected.tail != nil {
-			t := p.protected.tail
-			p.protected.remove(t)
-			t.queue = queueProbation
-			p.probation.pushFront(t)
-		}
+		p.demote()
+	}
+	p.climb.hits++
+	p.adapt()
+}
+
+// demote moves the protected segment's least recent nodes to probation
+// until the segment fits its capacity.
+func (p *policy[K, V]) demote() {
+	for p.protected.weight > p.maxProtected && p.protected.tail != nil {
+		t := p.protected.tail
+		p.protected.remove(t)
+		t.queue = queueProbation
+		p.probation.pushFront(t)
 	}
 }
 
@@ -191,9 +257,7 @@ func (p *policy[K, V]) victim(keep *node[K, V]) *node[K, V] {
 			p.probation.pushFront(cand)
 			continue
 		}
-		// TinyLFU admission: the more frequent of the two survives; ties
-		// favour the incumbent, which protects main from one-hit wonders.
-		if cand == keep || p.sketch.frequency(cand.hash) > p.sketch.frequency(victim.hash) {
+		if cand == keep || p.admit(cand.hash, victim.hash) {
 			return victim
 		}
 		return cand
@@ -202,6 +266,24 @@ func (p *policy[K, V]) victim(keep *node[K, V]) *node[K, V] {
 		return nil
 	}
 	return p.tailOf(keep, &p.probation, &p.protected, &p.window)
+}
+
+// admit is TinyLFU's admission test: whether the window's candidate should
+// replace the main region's victim. The more frequent of the two survives;
+// ties favour the incumbent, which protects main from one-hit wonders.
+func (p *policy[K, V]) admit(cand, victim uint64) bool {
+	cf, vf := p.sketch.frequency(cand), p.sketch.frequency(victim)
+	if cf > vf {
+		return true
+	}
+	if cf < admitFloor || vf < admitVictim {
+		return false
+	}
+	// xorshift64
+	p.rng ^= p.rng << 13
+	p.rng ^= p.rng >> 7
+	p.rng ^= p.rng << 17
+	return p.rng%admitRandom == 0
 }
 
 // tailOf returns the least recent node of the first non-empty list, never
@@ -219,102 +301,15 @@ func (p *policy[K, V]) tailOf(keep *node[K, V], lists ...*nodeList[K, V]) *node[
 	return nil
 }
 
-// sketch is a count-min sketch of 4-bit counters with depth 4, in the style
-// of Caffeine's FrequencySketch: each 64-bit word holds 16 counters, a key
-// maps to one counter in each of 4 words, and its frequency is the minimum
-// of the 4. After sampleSize increments every counter is halved, so that the
-// sketch forgets old popularity (the "periodic reset" of TinyLFU).
-type sketch struct {
-	table      []uint64
-	mask       uint64
-	additions  int
-	sampleSize int
-	maxWords   int // the table never grows past this
-}
-
-// sketchSeeds are the multipliers of the four hash functions.
-var sketchSeeds = [4]uint64{0xc3a5c85c97cb3127, 0xb492b66fbe98f273, 0x9ae16a3b2f90404f, 0xcbf29ce484222325}
-
-const (
-	sketchMinWords = 16
-	sketchMaxWords = 1 << 26 // 512 MiB: far beyond any count we expect
-	sketchOneMask  = 0x1111111111111111
-	sketchHalfMask = 0x7777777777777777
-)
-
-// newSketch returns a sketch that grows with the number of entries, up to
-// one word (16 counters) per entry of capacity. The table starts small so
-// that a large but mostly empty cache costs little.
-func newSketch(capacity uint64) sketch {
-	limit := uint64(sketchMaxWords)
-	if capacity < limit {
-		limit = max(capacity, sketchMinWords)
+// pushBack links n as the least recent node of l.
+func (l *nodeList[K, V]) pushBack(n *node[K, V]) {
+	n.next = nil
+	n.prev = l.tail
+	if l.tail != nil {
+		l.tail.next = n
+	} else {
+		l.head = n
 	}
-	s := sketch{maxWords: 1 << bits.Len64(limit-1)}
-	s.resize(min(sketchMinWords, s.maxWords))
-	return s
-}
-
-// ensureCapacity grows the table when the cache holds more entries than it
-// has words. Growing forgets the counts gathered so far (a count-min sketch
-// cannot be rehashed); it happens O(log n) times while a cache fills.
-func (s *sketch) ensureCapacity(entries int) {
-	if entries <= len(s.table) || len(s.table) >= s.maxWords {
-		return
-	}
-	s.resize(min(1<<bits.Len(uint(entries-1)), s.maxWords))
-}
-
-func (s *sketch) resize(words int) {
-	s.table = make([]uint64, words)
-	s.mask = uint64(words - 1)
-	s.additions = 0
-	s.sampleSize = 10 * words
-}
-
-func (s *sketch) index(h uint64, i int) uint64 {
-	x := (h + sketchSeeds[i]) * sketchSeeds[i]
-	x += x >> 32
-	return x & s.mask
-}
-
-// increment adds one to the key's counters that are not saturated.
-func (s *sketch) increment(h uint64) {
-	start := (h & 3) << 2
-	added := false
-	for i := range 4 {
-		idx := s.index(h, i)
-		off := (start + uint64(i)) << 2
-		if (s.table[idx]>>off)&0xf != 0xf {
-			s.table[idx] += 1 << off
-			added = true
-		}
-	}
-	if added {
-		s.additions++
-		if s.additions >= s.sampleSize {
-			s.halve()
-		}
-	}
-}
-
-// frequency returns the estimated count of the key (0 to 15).
-func (s *sketch) frequency(h uint64) uint64 {
-	start := (h & 3) << 2
-	f := uint64(0xf)
-	for i := range 4 {
-		off := (start + uint64(i)) << 2
-		f = min(f, (s.table[s.index(h, i)]>>off)&0xf)
-	}
-	return f
-}
-
-// halve divides every counter by two.
-func (s *sketch) halve() {
-	odd := 0
-	for i, w := range s.table {
-		odd += bits.OnesCount64(w & sketchOneMask)
-		s.table[i] = (w >> 1) & sketchHalfMask
-	}
-	s.additions = (s.additions - odd/4) / 2
+	l.tail = n
+	l.weight += uint64(n.weight)
 }

@@ -1,0 +1,217 @@
+package memory
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// policySim drives a policy directly, as the cache does on a miss -> Set
+// workload with one goroutine.
+type policySim struct {
+	p    policy[uint64, struct{}]
+	data map[uint64]*node[uint64, struct{}]
+	hits int
+}
+
+func newPolicySim(capacity uint64) *policySim {
+	return &policySim{p: newPolicy[uint64, struct{}](capacity), data: make(map[uint64]*node[uint64, struct{}])}
+}
+
+func (s *policySim) request(k uint64) {
+	if n, ok := s.data[k]; ok {
+		s.hits++
+		s.p.access(n)
+		return
+	}
+	x := k * 0x9e3779b97f4a7c15
+	n := &node[uint64, struct{}]{key: k, hash: x ^ x>>29, weight: 1, heapIndex: -1}
+	s.data[k] = n
+	s.p.add(n, len(s.data))
+	for v := s.p.victim(n); v != nil; v = s.p.victim(n) {
+		s.p.remove(v)
+		delete(s.data, v.key)
+	}
+}
+
+// recencyTrace returns n requests in which every key is used twice, the
+// second use a few hundred requests after the first, and never again: only
+// recency predicts a hit, so a larger window catches the second uses that
+// TinyLFU would refuse to admit into main.
+func recencyTrace(seed uint64, n int) []uint64 {
+	r := rand.New(rand.NewPCG(seed, seed))
+	out := make([]uint64, n)
+	filled := make([]bool, n)
+	next := uint64(1 << 40)
+	for i := range out {
+		if filled[i] {
+			continue
+		}
+		out[i], filled[i] = next, true
+		// The second use lands 50 to 400 requests later, on the first free
+		// slot from there.
+		for j := i + 50 + r.IntN(350); j < n; j++ {
+			if !filled[j] {
+				out[j], filled[j] = next, true
+				break
+			}
+		}
+		next++
+	}
+	return out
+}
+
+// TestClimberAdapts: the window grows from its initial 1% on a
+// recency-skewed trace, then shrinks back on a frequency-skewed one (Zipf),
+// where a small window and a large protected main region win.
+func TestClimberAdapts(t *testing.T) {
+	t.Parallel()
+	const capacity = 1000
+	s := newPolicySim(capacity)
+	initial := s.p.maxWindow
+	for _, k := range recencyTrace(1, 400_000) {
+		s.request(k)
+	}
+	grown := s.p.maxWindow
+	t.Logf("window: initial %d, after the recency trace %d (hit ratio %.3f)", initial, grown, float64(s.hits)/400_000)
+	if grown < capacity/5 {
+		t.Fatalf("window after a recency-skewed trace = %d, want >= %d (initial %d)", grown, capacity/5, initial)
+	}
+	checkPolicy(t, &s.p)
+
+	s.hits = 0
+	for _, k := range zipfTrace(2, 1.01, 100_000, 600_000) {
+		s.request(k)
+	}
+	shrunk := s.p.maxWindow
+	t.Logf("window after the Zipf trace %d (hit ratio %.3f)", shrunk, float64(s.hits)/600_000)
+	if shrunk > grown/4 {
+		t.Fatalf("window after a frequency-skewed trace = %d, want <= %d (was %d)", shrunk, grown/4, grown)
+	}
+	checkPolicy(t, &s.p)
+}
+
+// TestClimberLoop: on LIRS LOOP (a loop of 1011 keys), a cache smaller than
+// the loop keeps a fixed subset: the window stays small and the hit ratio
+// near the optimum (Bélády 0.2468 at 250 entries).
+func TestClimberLoop(t *testing.T) {
+	t.Parallel()
+	trace := readTrace(t, "lirs-loop.gz", false)
+	s := newPolicySim(250)
+	for _, k := range trace {
+		s.request(k)
+	}
+	ratio := float64(s.hits) / float64(len(trace))
+	t.Logf("LIRS LOOP, 250 entries: window %d, hit ratio %.4f", s.p.maxWindow, ratio)
+	if s.p.maxWindow > 250/10 {
+		t.Errorf("window = %d, want <= %d", s.p.maxWindow, 250/10)
+	}
+	if ratio < 0.235 {
+		t.Errorf("hit ratio %.4f, want >= 0.235", ratio)
+	}
+}
+
+// TestClimberSteps checks one decision at a time: the step's direction
+// follows the hit rate (a drop within the sample's noise does not reverse
+// it), decays, and restarts at full size on a large move.
+func TestClimberSteps(t *testing.T) {
+	t.Parallel()
+	s := newPolicySim(100_000)
+	for k := range uint64(100_000) {
+		s.request(k) // fill, so that the climber samples
+	}
+	p := &s.p
+	full := float64(p.max >> climbStepShift)
+	period := func(rate float64) {
+		p.climb.hits = uint64(rate * float64(p.sketch.sampleSize))
+		p.climb.misses = uint64(p.sketch.sampleSize) - p.climb.hits
+		p.adapt()
+	}
+	p.climb.prevRate = 0.5
+	p.climb.step = full
+	w := p.maxWindow
+	period(0.51) // better: grow by the full step, decay it
+	if got := p.maxWindow; got != w+uint64(full) {
+		t.Fatalf("window after an improvement = %d, want %d", got, w+uint64(full))
+	}
+	if p.climb.step != full*climbDecay {
+		t.Fatalf("step = %v, want %v", p.climb.step, full*climbDecay)
+	}
+	w = p.maxWindow
+	period(0.50) // worse: shrink
+	if got := p.maxWindow; got >= w {
+		t.Fatalf("window after a drop = %d, want < %d", got, w)
+	}
+	if p.climb.step >= 0 {
+		t.Fatalf("step after a drop = %v, want negative", p.climb.step)
+	}
+	w = p.maxWindow
+	period(0.4996) // a drop within the noise (2 standard errors): keep going
+	if got := p.maxWindow; got >= w {
+		t.Fatalf("window after a drop within the noise = %d, want < %d", got, w)
+	}
+	period(0.60) // a jump of 0.10: full step again, same direction
+	if p.climb.step != -full {
+		t.Fatalf("step after a jump = %v, want %v", p.climb.step, -full)
+	}
+	checkPolicy(t, p)
+}
+
+// checkPolicy verifies the lists' links, weights and queue tags.
+func checkPolicy(t *testing.T, p *policy[uint64, struct{}]) {
+	t.Helper()
+	total := uint64(0)
+	for _, q := range []queue{queueWindow, queueProbation, queueProtected} {
+		l := p.listOf(q)
+		w := uint64(0)
+		var prev *node[uint64, struct{}]
+		for n := l.head; n != nil; n = n.next {
+			if n.queue != q || n.prev != prev {
+				t.Fatalf("queue %d: bad node %d (queue %d)", q, n.key, n.queue)
+			}
+			w += uint64(n.weight)
+			prev = n
+		}
+		if prev != l.tail || w != l.weight {
+			t.Fatalf("queue %d: tail or weight (%d, want %d) wrong", q, l.weight, w)
+		}
+		total += w
+	}
+	if total != p.weight || total > p.max {
+		t.Fatalf("policy weight %d (lists %d), max %d", p.weight, total, p.max)
+	}
+	if p.maxWindow+p.maxProtected > p.max || p.maxWindow < 1 {
+		t.Fatalf("maxWindow %d + maxProtected %d > max %d", p.maxWindow, p.maxProtected, p.max)
+	}
+}
+
+// TestClimberWeighted: with weights, while the climber moves the split, a
+// write is visible to the next read and the total weight stays within
+// MaxWeight.
+func TestClimberWeighted(t *testing.T) {
+	t.Parallel()
+	const maxWeight = 5000
+	c := newCache(t, Options[uint64, struct{}]{
+		MaxWeight: maxWeight,
+		Weigher:   func(k uint64, _ struct{}) uint32 { return uint32(k%40) + 1 },
+	})
+	trace := append(recencyTrace(5, 150_000), zipfTrace(6, 1.01, 50_000, 150_000)...)
+	windows := map[uint64]bool{}
+	for i, k := range trace {
+		if _, ok := c.Get(k); ok {
+			continue
+		}
+		c.Set(k, struct{}{})
+		if _, ok := c.Get(k); !ok {
+			t.Fatalf("request %d: key %d missing right after its Set", i, k)
+		}
+		if i%10_000 == 0 {
+			c.c.mu.Lock()
+			windows[c.c.policy.maxWindow] = true
+			checkPolicy(t, &c.c.policy)
+			c.c.mu.Unlock()
+		}
+	}
+	if len(windows) < 2 {
+		t.Fatalf("the window never moved: sizes %v", windows)
+	}
+}
