@@ -2,6 +2,7 @@ package memory
 
 import (
 	"math/bits"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,10 @@ type node[K comparable, V any] struct {
 	heapIndex  int         // position in the expiry heap, -1 when absent
 	weight     uint32
 	queue      queue
+
+	// Cache state, outside the policy (cache.go, buffer.go).
+	removed  bool          // left the cache or was replaced; guarded by the cache's mu
+	recorded atomic.Uint32 // 1 while the node sits in a read buffer (buffer.go)
 }
 
 // nodeList is a doubly linked list of nodes: head is the most recently used,

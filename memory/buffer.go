@@ -1,0 +1,113 @@
+package memory
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
+
+// This file holds the read buffers (BP-Wrapper): a Get does not take the
+// policy's lock to record a hit. It drops the node into a small lossy ring
+// (a stripe, chosen by the key's hash), and whoever fills a stripe applies
+// its hits to the policy under c.mu if TryLock succeeds, on its own
+// goroutine. When the lock is busy the ring wraps and the oldest records
+// are lost: the policy sees a sample of the reads, which is what a
+// frequency sketch needs, while writes (insert, replace, delete) are never
+// buffered and apply to the policy synchronously.
+//
+// A node already waiting in a ring is not recorded again (its recorded
+// flag, cleared when the record is drained or overwritten), so hot keys
+// stop writing to the rings: most hits on them cost one load. So that a
+// ring holding fewer distinct hot keys than it has slots still fills and
+// gets drained, one in skipSample of those skipped hits is recorded anyway
+// (a duplicate record, which the sketch counts as the extra use it is), and
+// every write drains one stripe, round robin, while it holds c.mu.
+
+// stripeLen is the number of records per stripe; a power of two.
+const stripeLen = 16
+
+// Sampling: a cache larger than sampleAbove records one hit in
+// sampleRate (chosen at random), a smaller one every hit. Applying a hit
+// to the policy costs a few cache misses (sketch counters, list
+// neighbours) once the policy outgrows the CPU caches, several times the
+// cost of the lookup itself; sampling keeps the frequency ranking (every
+// key is sampled alike) at the price of noise for rarely used keys: on
+// Zipf(1.01) over 1M keys, capacity 100k, the hit ratio drops from 0.794
+// to 0.785 with a rate of 4 (0.782 with 8). Small caches, where misses are
+// cheap and each count matters more, keep every hit.
+const (
+	sampleAbove = 1 << 14
+	sampleRate  = 4 // a power of two
+)
+
+// skipSample: one in skipSample hits on a node already in a ring records
+// it again. A power of two.
+const skipSample = 32
+
+// stripe is one lossy ring. head is alone on its cache line: every record
+// increments it.
+type stripe[K comparable, V any] struct {
+	head  atomic.Uint32
+	tail  uint32 // head at the last drain; guarded by c.mu
+	_     [56]byte
+	slots [stripeLen]atomic.Pointer[node[K, V]]
+}
+
+// readBuffer is the set of stripes of a cache.
+type readBuffer[K comparable, V any] struct {
+	stripes []stripe[K, V]
+	mask    uint64 // len(stripes) - 1
+	next    int    // the stripe the next write drains; guarded by c.mu
+}
+
+func newReadBuffer[K comparable, V any](stripes int) readBuffer[K, V] {
+	return readBuffer[K, V]{stripes: make([]stripe[K, V], stripes), mask: uint64(stripes - 1)}
+}
+
+// record notes a hit on n, draining n's stripe when it is full and the
+// policy's lock is free. It takes no lock otherwise and does not allocate.
+func (c *core[K, V]) record(n *node[K, V]) {
+	if c.sampleMask != 0 && rand.Uint32()&c.sampleMask != 0 {
+		return
+	}
+	if n.recorded.Load() != 0 && rand.Uint32()%skipSample != 0 {
+		return
+	}
+	n.recorded.Store(1)
+	st := &c.reads.stripes[(n.hash>>16)&c.reads.mask]
+	i := st.head.Add(1)
+	if old := st.slots[i%stripeLen].Swap(n); old != nil && old != n {
+		old.recorded.Store(0) // overwritten before a drain: this hit is lost
+	}
+	if i%stripeLen == 0 && c.mu.TryLock() {
+		c.drain(st)
+		c.mu.Unlock()
+	}
+}
+
+// drainNext drains the next stripe in turn if it holds records; every
+// write calls it. c.mu must be held.
+func (c *core[K, V]) drainNext() {
+	st := &c.reads.stripes[c.reads.next]
+	c.reads.next = (c.reads.next + 1) & int(c.reads.mask)
+	if st.head.Load() != st.tail {
+		c.drain(st)
+	}
+}
+
+// drain applies the hits recorded in st to the policy. c.mu must be held.
+func (c *core[K, V]) drain(st *stripe[K, V]) {
+	st.tail = st.head.Load()
+	for i := range st.slots {
+		if st.slots[i].Load() == nil {
+			continue
+		}
+		n := st.slots[i].Swap(nil)
+		if n == nil {
+			continue
+		}
+		n.recorded.Store(0)
+		if !n.removed {
+			c.policy.access(n)
+		}
+	}
+}
