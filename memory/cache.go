@@ -406,9 +406,9 @@ func (c *core[K, V]) setLocked(h uint64, key K, value V, expires time.Time, only
 // old's place in slot s, in the policy and in the expiry heap. c.mu must
 // be held.
 func (c *core[K, V]) publish(s *slot[K, V], old, n *node[K, V]) {
-	s.node.Store(n)
 	old.removed = true
-	c.policy.replace(old, n)
+	c.policy.replace(old, n) // before the Store: it writes n.weight
+	s.node.Store(n)
 	if i := old.heapIndex; i >= 0 {
 		c.expiry[i] = n
 		n.heapIndex = i

@@ -3,17 +3,20 @@ package memory
 // replace puts n in old's place: the same list, at the same position, so
 // that a new value for a key keeps the recency of the entry it replaces
 // (the sketch needs nothing: both nodes share the key's hash). n's weight
-// may differ from old's; the list and policy weights follow. old is left
-// unlinked. If old is not linked, n is not either.
+// may differ from old's; setWeight keeps the list and policy weights in
+// step. old is left unlinked. If old is not linked, n is not either.
 //
-// The cache replaces instead of mutating because readers take no lock: a
-// published node's key, value, expiry and weight never change.
+// n must not be published yet (replace writes its weight). The cache
+// replaces instead of mutating because readers take no lock: a published
+// node's key, value, expiry and weight never change.
 func (p *policy[K, V]) replace(old, n *node[K, V]) {
 	l := p.listOf(old.queue)
 	if l == nil {
 		n.queue = queueNone
 		return
 	}
+	w := n.weight
+	n.weight = old.weight
 	n.queue = old.queue
 	n.prev, n.next = old.prev, old.next
 	if n.prev != nil {
@@ -26,8 +29,6 @@ func (p *policy[K, V]) replace(old, n *node[K, V]) {
 	} else {
 		l.tail = n
 	}
-	delta := uint64(n.weight) - uint64(old.weight) // wraps when n is lighter
-	l.weight += delta
-	p.weight += delta
 	old.prev, old.next, old.queue = nil, nil, queueNone
+	p.setWeight(n, w)
 }
