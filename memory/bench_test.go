@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -145,6 +146,7 @@ func runTrace(b *testing.B, trace []int, op func(k, i int)) {
 	b.Helper()
 	var seed atomic.Uint64
 	b.ReportAllocs()
+	start := cpuTime()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := int(rand.New(rand.NewPCG(seed.Add(1), 0)).IntN(len(trace)))
@@ -153,6 +155,19 @@ func runTrace(b *testing.B, trace []int, op func(k, i int)) {
 			i++
 		}
 	})
+	b.StopTimer()
+	// Process CPU time per op: on a shared machine, less sensitive than
+	// wall time to other processes taking the CPUs.
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime returns the process's user+system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkZipfGet: 100% Get, 100k keys prefilled, capacity 100k.

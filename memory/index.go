@@ -56,7 +56,15 @@ type index[K comparable, V any] struct {
 	shift  uint // 64 - log2(len(shards)): hash >> shift is the shard
 }
 
-const minTableSize = 8
+const (
+	minTableSize = 8
+
+	// maxLoad8ths: a table is rebuilt when its live slots plus tombstones
+	// pass 5/8 of it, at a size that makes it at most half full of live
+	// ones. A miss probes until an empty slot, about 4 slots (one or two
+	// cache lines) at 5/8; at 3/4 it would be 8.5.
+	maxLoad8ths = 5
+)
 
 // newIndex returns an index with about 4 shards per processor (a power of
 // two), each starting small.
@@ -116,7 +124,7 @@ func (x *index[K, V]) find(h uint64, key K) (*slot[K, V], *node[K, V]) {
 func (x *index[K, V]) insert(h uint64, n *node[K, V]) {
 	sh := x.shard(h)
 	t := sh.table.Load()
-	if 4*(sh.used+1) > 3*len(t.slots) {
+	if 8*(sh.used+1) > maxLoad8ths*len(t.slots) {
 		t = sh.rehash(t)
 	}
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
