@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 )
 
@@ -161,14 +160,6 @@ func runTrace(b *testing.B, trace []int, op func(k, i int)) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }
 
-// cpuTime returns the process's user+system CPU time in nanoseconds.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
 
 // BenchmarkZipfGet: 100% Get, 100k keys prefilled, capacity 100k.
 func BenchmarkZipfGet(b *testing.B) {
