@@ -160,7 +160,6 @@ func runTrace(b *testing.B, trace []int, op func(k, i int)) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }
 
-
 // BenchmarkZipfGet: 100% Get, 100k keys prefilled, capacity 100k.
 func BenchmarkZipfGet(b *testing.B) {
 	c, trace := benchCache(b)
