@@ -66,7 +66,7 @@ func newReadBuffer[K comparable, V any](stripes int) readBuffer[K, V] {
 // record notes a hit on n, draining n's stripe when it is full and the
 // policy's lock is free. It takes no lock otherwise and does not allocate.
 func (c *core[K, V]) record(n *node[K, V]) {
-	if c.sampleMask != 0 && rand.Uint32()&c.sampleMask != 0 {
+	if !c.sample() {
 		return
 	}
 	if n.recorded.Load() != 0 && rand.Uint32()%skipSample != 0 {
@@ -82,6 +82,12 @@ func (c *core[K, V]) record(n *node[K, V]) {
 		c.drain(st)
 		c.mu.Unlock()
 	}
+}
+
+// sample reports whether to apply this use of an entry to the policy: one
+// in sampleRate in a large cache, always in a small one.
+func (c *core[K, V]) sample() bool {
+	return c.sampleMask == 0 || rand.Uint32()&c.sampleMask == 0
 }
 
 // drainNext drains the next stripe in turn if it holds records; every

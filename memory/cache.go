@@ -355,20 +355,28 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 		return false
 	}
 	var ev []evicted[K, V]
-	h := c.hashOf(key)
+	// The node is made before taking the lock: allocation (and the GC work
+	// it may be charged) stays out of the critical section.
+	n := c.newNode(key, value, c.deadline(ttl))
 	c.mu.Lock()
-	stored := c.setLocked(h, key, value, c.deadline(ttl), onlyIfAbsent, &ev)
+	stored := c.setLocked(n, onlyIfAbsent, &ev)
 	c.mu.Unlock()
 	c.notify(ev)
 	return stored
 }
 
-// setLocked stores value under key (whose hash is h) until expires (zero:
-// never), or only when the key is absent or expired if onlyIfAbsent. It
-// reports whether it stored. c.mu must be held.
-func (c *core[K, V]) setLocked(h uint64, key K, value V, expires time.Time, onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
+// newNode returns an unpublished node for key.
+func (c *core[K, V]) newNode(key K, value V, expires time.Time) *node[K, V] {
+	return &node[K, V]{key: key, value: value, expires: expires, hash: c.hashOf(key), heapIndex: -1}
+}
+
+// setLocked stores n, a node from newNode, or only when its key is absent
+// or expired if onlyIfAbsent. It reports whether it stored. c.mu must be
+// held.
+func (c *core[K, V]) setLocked(n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
 	c.drainNext()
-	s, old := c.index.find(h, key)
+	key, value := n.key, n.value
+	s, old := c.index.find(n.hash, key)
 	if old != nil && !c.live(old) {
 		c.removeExpired(old, ev)
 		s, old = nil, nil
@@ -385,20 +393,24 @@ func (c *core[K, V]) setLocked(h uint64, key K, value V, expires time.Time, only
 		c.report(key, value, ReasonRejected, ev)
 		return false
 	}
-	n := &node[K, V]{key: key, value: value, expires: expires, hash: h, weight: w, heapIndex: -1}
+	n.weight = w // not published yet
 	if old != nil {
 		c.report(key, old.value, ReasonReplaced, ev)
 		c.publish(s, old, n)
-		c.policy.access(n)
+		if c.sample() {
+			c.policy.access(n) // a write is a use, sampled as reads are
+		}
 	} else {
-		c.index.insert(h, n)
+		c.index.insert(n.hash, n)
 		c.policy.add(n, int(c.size.Load())+1)
 		c.trackExpiry(n)
-		// Counted after the evictions, so that Len never sees the bound
-		// exceeded.
-		defer c.size.Add(1)
 	}
 	c.enforceBound(n, ev)
+	if old == nil {
+		// Counted after the evictions, so that Len never sees the bound
+		// exceeded.
+		c.size.Add(1)
+	}
 	return true
 }
 
@@ -454,7 +466,9 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 	c.invalidateLoad(key)
 	n := &node[K, V]{key: old.key, value: v, expires: old.expires, hash: old.hash, weight: w, heapIndex: -1}
 	c.publish(s, old, n)
-	c.policy.access(n)
+	if c.sample() {
+		c.policy.access(n)
+	}
 	c.enforceBound(n, &ev)
 	c.mu.Unlock()
 	c.notify(ev)

@@ -112,7 +112,7 @@ func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Conte
 	c.mu.Lock()
 	if c.loads[key] == ticket {
 		delete(c.loads, key)
-		c.setLocked(c.hashOf(key), key, v, c.deadline(c.ttl), false, &ev)
+		c.setLocked(c.newNode(key, v, c.deadline(c.ttl)), false, &ev)
 	}
 	c.mu.Unlock()
 	c.notify(ev)
