@@ -25,8 +25,8 @@ import (
 // stripeLen is the number of records per stripe; a power of two.
 const stripeLen = 16
 
-// Sampling: a cache larger than sampleAbove records one hit in
-// sampleRate (chosen at random), a smaller one every hit. Applying a hit
+// Sampling: a cache holding more than sampleAbove entries records one hit
+// in sampleRate (chosen at random), a smaller one every hit. Applying a hit
 // to the policy costs a few cache misses (sketch counters, list
 // neighbours) once the policy outgrows the CPU caches, several times the
 // cost of the lookup itself; sampling keeps the frequency ranking (every
@@ -87,7 +87,8 @@ func (c *core[K, V]) record(n *node[K, V]) {
 // sample reports whether to apply this use of an entry to the policy: one
 // in sampleRate in a large cache, always in a small one.
 func (c *core[K, V]) sample() bool {
-	return c.sampleMask == 0 || rand.Uint32()&c.sampleMask == 0
+	m := c.sampleMask.Load()
+	return m == 0 || rand.Uint32()&m == 0
 }
 
 // drainNext drains the next stripe in turn if it holds records; every

@@ -47,7 +47,6 @@ type core[K comparable, V any] struct {
 	loadTimeout time.Duration
 	interval    time.Duration
 	hash        func(K) uint64 // see hashOf
-	sampleMask  uint32         // record a hit when rand & sampleMask == 0 (buffer.go)
 
 	index index[K, V]      // read lock-free; written under mu
 	reads readBuffer[K, V] // hits waiting for the policy; drained under mu
@@ -64,6 +63,11 @@ type core[K comparable, V any] struct {
 	expiring bool             // an expiry goroutine is running
 	stop     chan struct{}    // closed to stop that goroutine
 	size     atomic.Int64     // entries in the index; written under mu, read by Len
+
+	// sampleMask: a use is applied to the policy when rand & sampleMask
+	// is 0 (buffer.go). Written under mu when size crosses sampleAbove
+	// (so rarely: readers load it without contention).
+	sampleMask atomic.Uint32
 
 	wg      sync.WaitGroup // expiry goroutines; Add under mu while !closed
 	callers sync.WaitGroup // GetOrLoad calls in progress; Add under mu while !closed
@@ -104,9 +108,6 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 		policy:      newPolicy[K, V](capacity),
 	}
 	c.reads = newReadBuffer[K, V](len(c.index.shards))
-	if capacity > sampleAbove {
-		c.sampleMask = sampleRate - 1
-	}
 	pub := &Cache[K, V]{c: c}
 	// Safety net: a Cache dropped without Close still stops its goroutine.
 	runtime.AddCleanup(pub, func(c *core[K, V]) { c.shutdown() }, c)
@@ -409,7 +410,7 @@ func (c *core[K, V]) setLocked(n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K
 	if old == nil {
 		// Counted after the evictions, so that Len never sees the bound
 		// exceeded.
-		c.size.Add(1)
+		c.addSize(1)
 	}
 	return true
 }
@@ -531,7 +532,7 @@ func (c *core[K, V]) clear() {
 		return true
 	})
 	c.index.reset()
-	c.size.Store(0)
+	c.addSize(-c.size.Load())
 	c.policy.reset()
 	clear(c.expiry)
 	c.expiry = c.expiry[:0]
@@ -566,13 +567,26 @@ func (c *core[K, V]) snapshot() []evicted[K, V] {
 // for OnEvict. c.mu must be held.
 func (c *core[K, V]) remove(n *node[K, V], reason Reason, ev *[]evicted[K, V]) {
 	c.index.remove(n)
-	c.size.Add(-1)
+	c.addSize(-1)
 	c.policy.remove(n)
 	n.removed = true
 	if n.heapIndex >= 0 {
 		c.expiry.remove(n)
 	}
 	c.report(n.key, n.value, reason, ev)
+}
+
+// addSize adds d to the entry count and turns sampling on or off when
+// the count crosses sampleAbove. c.mu must be held.
+func (c *core[K, V]) addSize(d int64) {
+	n := c.size.Add(d)
+	if on := n > sampleAbove; on != (c.sampleMask.Load() != 0) {
+		if on {
+			c.sampleMask.Store(sampleRate - 1)
+		} else {
+			c.sampleMask.Store(0)
+		}
+	}
 }
 
 // removeExpired removes an expired node. c.mu must be held.

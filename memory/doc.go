@@ -60,7 +60,7 @@
 // a hit reads one slot cache line and the entry), checks the expiry (the
 // clock is read only for entries that have one) and records the hit in a
 // lossy buffer that is applied to the eviction policy in batches, under
-// TryLock, by whichever reader fills it. Caches larger than 16,384 entries
+// TryLock, by whichever reader fills it. Caches holding over 16,384 entries
 // record one hit in four, chosen at random: applying a hit to a large
 // policy costs several cache misses, and a sample keeps the frequency
 // ranking at the price of a little hit ratio. Every write (Set, Add,
