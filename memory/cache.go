@@ -46,7 +46,7 @@ type core[K comparable, V any] struct {
 	stats       bool
 	loadTimeout time.Duration
 	interval    time.Duration
-	hash        func(K) uint64 // see hashOf
+	hasher      keyHasher[K]
 
 	index index[K, V]      // read lock-free; written under mu
 	reads readBuffer[K, V] // hits waiting for the policy; drained under mu
@@ -103,7 +103,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 		stats:       o.Stats,
 		loadTimeout: o.LoadTimeout,
 		interval:    o.CleanupInterval,
-		hash:        hasher[K](mapSeed()),
+		hasher:      newKeyHasher[K](mapSeed()),
 		index:       newIndex[K, V](),
 		policy:      newPolicy[K, V](capacity),
 	}
@@ -280,11 +280,7 @@ func (c *core[K, V]) live(n *node[K, V]) bool {
 
 // hashOf returns key's hash, never 0 (0 marks a never-used index slot).
 func (c *core[K, V]) hashOf(key K) uint64 {
-	h := c.hash(key)
-	if h == 0 {
-		h = 1
-	}
-	return h
+	return c.hasher.hash(key)
 }
 
 // get returns the live node of key, or nil. It takes no lock (unless it

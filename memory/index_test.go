@@ -115,6 +115,15 @@ func TestHasher(t *testing.T) {
 	check("named int32", c)
 	check("string", d)
 	check("array", e)
+	for _, k := range []int{0, 1, -1, 1 << 40} {
+		kh := newKeyHasher[int](seed)
+		if !kh.word || kh.hash(k) != max(hi(k), 1) {
+			t.Errorf("keyHasher[int].hash(%d) = %d, hasher: %d (word %v)", k, kh.hash(k), hi(k), kh.word)
+		}
+	}
+	if newKeyHasher[int32](seed).word || newKeyHasher[string](seed).word || !newKeyHasher[uint64](seed).word {
+		t.Error("keyHasher.word is wrong for int32, string or uint64")
+	}
 	if hs("sasa") != hs(strings.Repeat("sa", 2)) || hi(7) != hi(len(a)-249) {
 		t.Error("equal keys hash differently")
 	}
