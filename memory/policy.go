@@ -2,7 +2,6 @@ package memory
 
 import (
 	"math/bits"
-	"sync/atomic"
 	"time"
 )
 
@@ -39,8 +38,7 @@ type node[K comparable, V any] struct {
 	queue      queue
 
 	// Cache state, outside the policy (cache.go, buffer.go).
-	removed  bool          // left the cache or was replaced; guarded by the cache's mu
-	recorded atomic.Uint32 // 1 while the node sits in a read buffer (buffer.go)
+	removed bool // left the cache or was replaced; guarded by the cache's mu
 }
 
 // nodeList is a doubly linked list of nodes: head is the most recently used,
