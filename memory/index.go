@@ -10,6 +10,14 @@ import (
 // lock-free; writes must be serialized by the caller (the cache holds its
 // mutex, c.mu, around every write).
 //
+// Why no lock per shard: every write must also update the eviction policy
+// synchronously (writes are never buffered), under the policy's one lock.
+// A shard lock would add a second acquisition to each write without
+// letting two writes proceed in parallel, and evictions (chosen under the
+// policy lock, in any shard) would need a deferred, re-checked removal
+// from their shard to respect a shard-then-policy lock order. With one
+// writer lock the index, the policy and the expiry heap always agree.
+//
 // The index is split into shards by the top bits of the key's hash. Each
 // shard is an open-addressing table with linear probing whose slots keep
 // the key's 64-bit hash inline next to an atomic pointer to the node, so a
