@@ -34,9 +34,10 @@ type Cache[K comparable, V any] struct {
 // Delete, Clear, an eviction, an expiry) holds mu, the one writer lock,
 // while it updates the index, the policy and the expiry heap together, so
 // that the three always agree and Len never exceeds the bound once a write
-// returns. A write never mutates a published node's key, value, expiry or
-// weight: it publishes a new node in the same slot and hands the old one's
-// place to the policy (policy_replace.go).
+// returns. A write never mutates a published node's key, expiry or
+// weight, nor its value unless the value is one word written atomically
+// (value.go): it publishes a new node in the same slot and hands the old
+// one's place to the policy (policy_replace.go).
 type core[K comparable, V any] struct {
 	// Set by New, read-only afterwards.
 	clock       cachekit.Clock
@@ -47,6 +48,7 @@ type core[K comparable, V any] struct {
 	loadTimeout time.Duration
 	interval    time.Duration
 	hasher      keyHasher[K]
+	vkind       valueKind // how values may be written in place (value.go)
 
 	index index[K, V]      // read lock-free; written under mu
 	reads readBuffer[K, V] // hits waiting for the policy; drained under mu
@@ -104,6 +106,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 		loadTimeout: o.LoadTimeout,
 		interval:    o.CleanupInterval,
 		hasher:      newKeyHasher[K](mapSeed()),
+		vkind:       valueKindOf[V](),
 		index:       newIndex[K, V](),
 		policy:      newPolicy[K, V](capacity),
 	}
@@ -128,7 +131,7 @@ func Must[K comparable, V any](opts Options[K, V]) *Cache[K, V] {
 // eviction policy. It does not allocate.
 func (c *Cache[K, V]) Get(key K) (V, bool) {
 	if n := c.c.get(key); n != nil {
-		return n.value, true
+		return c.c.valueOf(n), true
 	}
 	var zero V
 	return zero, false
@@ -137,7 +140,7 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 // GetEntry is like Get but also returns the entry's expiry and weight.
 func (c *Cache[K, V]) GetEntry(key K) (Entry[K, V], bool) {
 	if n := c.c.get(key); n != nil {
-		return Entry[K, V]{Key: n.key, Value: n.value, Expires: n.expires, Weight: n.weight}, true
+		return Entry[K, V]{Key: n.key, Value: c.c.valueOf(n), Expires: n.expires, Weight: n.weight}, true
 	}
 	return Entry[K, V]{}, false
 }
@@ -352,11 +355,16 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 		return false
 	}
 	var ev []evicted[K, V]
-	// The node is made before taking the lock: allocation (and the GC work
-	// it may be charged) stays out of the critical section.
-	n := c.newNode(key, value, c.deadline(ttl))
+	expires := c.deadline(ttl)
+	// The node is made before taking the lock, so that allocation (and the
+	// GC work it may be charged) stays out of the critical section, unless
+	// the write will likely be made in place and need none.
+	var n *node[K, V]
+	if c.vkind == valueOther || !expires.IsZero() || onlyIfAbsent {
+		n = c.newNode(key, value, expires)
+	}
 	c.mu.Lock()
-	stored := c.setLocked(n, onlyIfAbsent, &ev)
+	stored := c.setLocked(key, value, expires, n, onlyIfAbsent, &ev)
 	c.mu.Unlock()
 	c.notify(ev)
 	return stored
@@ -367,13 +375,19 @@ func (c *core[K, V]) newNode(key K, value V, expires time.Time) *node[K, V] {
 	return &node[K, V]{key: key, value: value, expires: expires, hash: c.hashOf(key), heapIndex: -1}
 }
 
-// setLocked stores n, a node from newNode, or only when its key is absent
-// or expired if onlyIfAbsent. It reports whether it stored. c.mu must be
-// held.
-func (c *core[K, V]) setLocked(n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
+// setLocked stores value under key until expires (zero: never), or only
+// when the key is absent or expired if onlyIfAbsent. It reports whether it
+// stored. n is nil or a node from newNode with the same contents, used if
+// a new node is needed. c.mu must be held.
+func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
 	c.drainNext()
-	key, value := n.key, n.value
-	s, old := c.index.find(n.hash, key)
+	var h uint64
+	if n != nil {
+		h = n.hash
+	} else {
+		h = c.hashOf(key)
+	}
+	s, old := c.index.find(h, key)
 	if old != nil && !c.live(old) {
 		c.removeExpired(old, ev)
 		s, old = nil, nil
@@ -390,12 +404,23 @@ func (c *core[K, V]) setLocked(n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K
 		c.report(key, value, ReasonRejected, ev)
 		return false
 	}
+	if old != nil && c.inPlace(old, w, expires.IsZero()) {
+		c.report(key, old.value, ReasonReplaced, ev)
+		c.storeValue(old, value)
+		if c.sample() {
+			c.policy.access(old) // a write is a use, sampled as reads are
+		}
+		return true // same weight: the bound holds
+	}
+	if n == nil {
+		n = c.newNode(key, value, expires)
+	}
 	n.weight = w // not published yet
 	if old != nil {
 		c.report(key, old.value, ReasonReplaced, ev)
 		c.publish(s, old, n)
 		if c.sample() {
-			c.policy.access(n) // a write is a use, sampled as reads are
+			c.policy.access(n)
 		}
 	} else {
 		c.index.insert(n.hash, n)
@@ -461,8 +486,13 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 		return zero, fmt.Errorf("memory: update: weight %d exceeds MaxWeight %d: %w", w, c.policy.max, cachekit.ErrTooLarge)
 	}
 	c.invalidateLoad(key)
-	n := &node[K, V]{key: old.key, value: v, expires: old.expires, hash: old.hash, weight: w, heapIndex: -1}
-	c.publish(s, old, n)
+	n := old
+	if c.vkind != valueOther && w == old.weight {
+		c.storeValue(old, v) // the expiry stays: in place
+	} else {
+		n = &node[K, V]{key: old.key, value: v, expires: old.expires, hash: old.hash, weight: w, heapIndex: -1}
+		c.publish(s, old, n)
+	}
 	if c.sample() {
 		c.policy.access(n)
 	}
@@ -552,7 +582,7 @@ func (c *core[K, V]) snapshot() []evicted[K, V] {
 			now = c.clock.Now()
 		}
 		if n.expires.IsZero() || now.Before(n.expires) {
-			out = append(out, evicted[K, V]{key: n.key, value: n.value})
+			out = append(out, evicted[K, V]{key: n.key, value: c.valueOf(n)})
 		}
 		return true
 	})

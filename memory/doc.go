@@ -68,10 +68,12 @@
 // index and the policy together, so it is never lost nor delayed: a Set is
 // visible to the next Get and Len is within the bound when it returns.
 //
-// Since readers take no lock, an entry is never modified in place: a Set
-// of an existing key, Update and Touch allocate a new entry (one
-// allocation, about 100 bytes) that replaces the old one. A Get of a hit
-// allocates nothing.
+// Since readers take no lock, an entry is modified in place only when the
+// change is one atomic word: a value that is a pointer, map, channel or
+// 8-byte number, written by Set or Update to an entry without expiry and
+// with an unchanged weight. Any other write of an existing key (other
+// value types, an expiry, Touch) allocates a new entry of about 100 bytes
+// that replaces the old one. A Get of a hit allocates nothing.
 //
 // # Caveats
 //

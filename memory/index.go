@@ -28,9 +28,9 @@ import (
 // a nil node is a tombstone (a deleted entry; probes continue past it, and
 // an insert may reuse it). A hash is never 0: hashOf maps 0 to 1.
 //
-// A published node is never mutated where readers look (key, value,
-// expires, weight): replacing a value publishes a new node in the same
-// slot. A shard's table grows or drops its tombstones by building a new
+// A published node is never mutated where readers look (key, expires,
+// weight; the value only by an atomic one-word store, see value.go):
+// replacing anything else publishes a new node in the same slot. A shard's table grows or drops its tombstones by building a new
 // table and swapping the shard's pointer; readers still walking the old
 // one see a consistent, if stale, table. A reader that starts after a
 // write returned loads the new pointer, so writes are visible at once.

@@ -3,6 +3,7 @@ package memory
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzIndex runs sequences of inserts, replacements, deletes, lookups and
@@ -126,5 +127,62 @@ func TestHasher(t *testing.T) {
 	}
 	if hs("sasa") != hs(strings.Repeat("sa", 2)) || hi(7) != hi(len(a)-249) {
 		t.Error("equal keys hash differently")
+	}
+}
+
+// TestValueKind: which value types are written in place (value.go).
+func TestValueKind(t *testing.T) {
+	t.Parallel()
+	type named float64
+	for _, tc := range []struct {
+		name string
+		got  valueKind
+		want valueKind
+	}{
+		{"*int", valueKindOf[*int](), valuePointer},
+		{"map", valueKindOf[map[string]int](), valuePointer},
+		{"chan", valueKindOf[chan int](), valuePointer},
+		{"int", valueKindOf[int](), valueWord},
+		{"named float64", valueKindOf[named](), valueWord},
+		{"int32", valueKindOf[int32](), valueOther},
+		{"string", valueKindOf[string](), valueOther},
+		{"any", valueKindOf[any](), valueOther},
+		{"[]byte", valueKindOf[[]byte](), valueOther},
+		{"func", valueKindOf[func()](), valueOther},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("valueKindOf[%s] = %d, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// TestInPlaceSet: a Set over a one-word value without expiry keeps the
+// node (no allocation) and still reports the old value as replaced; a Set
+// with a TTL makes a new node.
+func TestInPlaceSet(t *testing.T) {
+	// Not parallel: AllocsPerRun refuses to run in parallel tests.
+	var replaced []int
+	c := newCache(t, Options[string, int]{OnEvict: func(_ string, v int, r Reason) {
+		if r == ReasonReplaced {
+			replaced = append(replaced, v)
+		}
+	}})
+	c.Set("k", 1)
+	n := c.c.get("k")
+	c.Set("k", 2)
+	if got := c.c.get("k"); got != n {
+		t.Error("a one-word Set without expiry made a new node")
+	}
+	if v, _ := c.Get("k"); v != 2 || len(replaced) != 1 || replaced[0] != 1 {
+		t.Fatalf("Get = %d, replaced %v; want 2, [1]", v, replaced)
+	}
+	quiet := newCache(t, Options[string, int]{}) // OnEvict's queue allocates
+	quiet.Set("k", 1)
+	if a := testing.AllocsPerRun(100, func() { quiet.Set("k", 3) }); a != 0 {
+		t.Errorf("in-place Set: %v allocations, want 0", a)
+	}
+	c.SetWithTTL("k", 4, time.Hour)
+	if got := c.c.get("k"); got == n || got.expires.IsZero() {
+		t.Error("a Set with a TTL did not publish a new node with the expiry")
 	}
 }

@@ -27,7 +27,7 @@ import (
 // GetOrLoad returns [cachekit.ErrClosed].
 func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, load func(context.Context, K) (V, error)) (V, error) {
 	if n := c.c.get(key); n != nil {
-		return n.value, nil
+		return c.c.valueOf(n), nil
 	}
 	return c.c.load(ctx, key, load)
 }
@@ -112,7 +112,7 @@ func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Conte
 	c.mu.Lock()
 	if c.loads[key] == ticket {
 		delete(c.loads, key)
-		c.setLocked(c.newNode(key, v, c.deadline(c.ttl)), false, &ev)
+		c.setLocked(key, v, c.deadline(c.ttl), nil, false, &ev)
 	}
 	c.mu.Unlock()
 	c.notify(ev)

@@ -8,7 +8,8 @@ package memory
 //
 // n must not be published yet (replace writes its weight). The cache
 // replaces instead of mutating because readers take no lock: a published
-// node's key, value, expiry and weight never change.
+// node's key, expiry and weight never change (nor its value, except by an
+// atomic one-word store, value.go).
 func (p *policy[K, V]) replace(old, n *node[K, V]) {
 	l := p.listOf(old.queue)
 	if l == nil {

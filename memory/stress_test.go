@@ -20,6 +20,25 @@ import (
 //   - OnEvict's evictions and expirations match Stats.
 func TestStress(t *testing.T) {
 	t.Parallel()
+	// Three value kinds: a word (written in place), a pointer (written in
+	// place) and a two-word struct (always a new node); see value.go.
+	t.Run("int", func(t *testing.T) {
+		t.Parallel()
+		stress(t, func(i int) int { return i }, func(v int) int { return v })
+	})
+	t.Run("pointer", func(t *testing.T) {
+		t.Parallel()
+		stress(t, func(i int) *int { return &i }, func(v *int) int { return *v })
+	})
+	t.Run("struct", func(t *testing.T) {
+		t.Parallel()
+		stress(t, func(i int) [2]int { return [2]int{i, -i} }, func(v [2]int) int { return v[0] })
+	})
+}
+
+// stress is the body of TestStress for values of type V, made from ints
+// by wrap and read back by unwrap.
+func stress[V any](t *testing.T, wrap func(int) V, unwrap func(V) int) {
 	const (
 		bound   = 200
 		owners  = 4
@@ -30,11 +49,12 @@ func TestStress(t *testing.T) {
 	)
 	var evictedPairs sync.Map // [2]int{key, value} evicted
 	var evictions, expirations atomic.Int64
-	c := newCache(t, Options[int, int]{
+	c := newCache(t, Options[int, V]{
 		MaxEntries:      bound,
 		Stats:           true,
 		CleanupInterval: time.Millisecond,
-		OnEvict: func(k, v int, r Reason) {
+		OnEvict: func(k int, vv V, r Reason) {
+			v := unwrap(vv)
 			switch r {
 			case ReasonEvicted:
 				evictions.Add(1)
@@ -54,8 +74,12 @@ func TestStress(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(w), 1))
 			for i := range rounds {
 				k := shared + w*ownKeys + r.IntN(ownKeys)
-				c.Set(k, i)
-				if v, ok := c.Get(k); !ok || v != i {
+				c.Set(k, wrap(i))
+				if vv, ok := c.Get(k); !ok || unwrap(vv) != i {
+					v := 0
+					if ok {
+						v = unwrap(vv)
+					}
 					if ok {
 						t.Errorf("Get(%d) after Set(%d) = %d", k, i, v)
 						return
@@ -78,22 +102,23 @@ func TestStress(t *testing.T) {
 				k := r.IntN(shared)
 				switch i % 10 {
 				case 0, 1:
-					c.SetWithTTL(k, k, time.Duration(r.IntN(3))*time.Millisecond)
+					c.SetWithTTL(k, wrap(k), time.Duration(r.IntN(3))*time.Millisecond)
 				case 2:
-					c.Add(k, k, 0)
+					c.Add(k, wrap(k), 0)
 				case 3:
 					c.Delete(k)
 				case 4:
-					c.Update(k, func(old int) (int, error) { return old, nil })
+					c.Update(k, func(old V) (V, error) { return wrap(unwrap(old)), nil })
 				case 5:
 					c.Touch(k, time.Duration(r.IntN(3)+1)*time.Millisecond)
 				case 6:
 					for range c.All() {
 					}
 				case 7:
-					c.GetOrLoad(t.Context(), k, func(_ context.Context, k int) (int, error) { return k, nil })
+					c.GetOrLoad(t.Context(), k, func(_ context.Context, k int) (V, error) { return wrap(k), nil })
 				default:
-					if v, ok := c.Get(k); ok && v != k {
+					if vv, ok := c.Get(k); ok && unwrap(vv) != k {
+						v := unwrap(vv)
 						t.Errorf("Get(%d) = %d: another key's value", k, v)
 						return
 					}
@@ -114,9 +139,14 @@ func TestStress(t *testing.T) {
 	checkConsistent(t, c.c)
 	l := c.Len() // before All: a Get below may remove an entry that expired since
 	n := 0
-	for k, v := range c.All() {
+	for k, vv := range c.All() {
 		n++
-		if got, ok := c.Get(k); !ok || got != v {
+		v := unwrap(vv)
+		if gotv, ok := c.Get(k); !ok || unwrap(gotv) != v {
+			got := 0
+			if ok {
+				got = unwrap(gotv)
+			}
 			// Only an expiry between All and Get may explain a miss.
 			if ok || k >= shared {
 				t.Errorf("All yielded %d=%d, Get = %d, %v", k, v, got, ok)
