@@ -202,3 +202,26 @@ func BenchmarkZipfChurn(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkZipfGetSetStruct is BenchmarkZipfGetSet with two-word values,
+// which a write can never store in place: every Set publishes a new node
+// (see value.go).
+func BenchmarkZipfGetSetStruct(b *testing.B) {
+	c := Must(Options[int, [2]int]{MaxEntries: benchKeys})
+	b.Cleanup(func() { c.Close() })
+	for i := range benchKeys {
+		c.Set(i, [2]int{i, i})
+	}
+	z := zipfTrace(1, 1.01, benchKeys, benchTrace)
+	trace := make([]int, len(z))
+	for i, k := range z {
+		trace[i] = int(k)
+	}
+	runTrace(b, trace, func(k, i int) {
+		if i&3 == 0 {
+			c.Set(k, [2]int{i, i})
+		} else {
+			c.Get(k)
+		}
+	})
+}
