@@ -130,3 +130,98 @@ func BenchmarkStoreSet(b *testing.B) {
 		i++
 	}
 }
+
+// The Zipf benchmarks below follow the peer harness in
+// /work/shared/research/memory-cache-anchors.md: Zipf(1.01) traces
+// generated before the timer starts, each goroutine of b.RunParallel
+// walking the trace from its own random offset.
+
+const churnKeys = 1_000_000
+
+// runTrace runs op over trace from a random offset per goroutine; op gets
+// the key and the running index (every 4th index is a write in the mixed
+// benchmarks).
+func runTrace(b *testing.B, trace []int, op func(k, i int)) {
+	b.Helper()
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	start := cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(rand.New(rand.NewPCG(seed.Add(1), 0)).IntN(len(trace)))
+		for pb.Next() {
+			op(trace[i&(len(trace)-1)], i)
+			i++
+		}
+	})
+	b.StopTimer()
+	// Process CPU time per op: on a shared machine, less sensitive than
+	// wall time to other processes taking the CPUs.
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkZipfGet: 100% Get, 100k keys prefilled, capacity 100k.
+func BenchmarkZipfGet(b *testing.B) {
+	c, trace := benchCache(b)
+	runTrace(b, trace, func(k, _ int) { c.Get(k) })
+}
+
+// BenchmarkZipfGetSet: 75% Get / 25% Set over the same keys (every Set
+// replaces a present key).
+func BenchmarkZipfGetSet(b *testing.B) {
+	c, trace := benchCache(b)
+	runTrace(b, trace, func(k, i int) {
+		if i&3 == 0 {
+			c.Set(k, i)
+		} else {
+			c.Get(k)
+		}
+	})
+}
+
+// BenchmarkZipfChurn: 75% Get / 25% Set over 1M keys with capacity 100k,
+// so Sets insert and evict and Gets miss.
+func BenchmarkZipfChurn(b *testing.B) {
+	c := Must(Options[int, int]{MaxEntries: benchKeys})
+	b.Cleanup(func() { c.Close() })
+	z := zipfTrace(2, 1.01, churnKeys, benchTrace)
+	trace := make([]int, len(z))
+	for i, k := range z {
+		trace[i] = int(k)
+	}
+	for _, k := range trace[:benchTrace/2] {
+		if _, ok := c.Get(k); !ok {
+			c.Set(k, k)
+		}
+	}
+	runTrace(b, trace, func(k, i int) {
+		if i&3 == 0 {
+			c.Set(k, i)
+		} else {
+			c.Get(k)
+		}
+	})
+}
+
+// BenchmarkZipfGetSetStruct is BenchmarkZipfGetSet with two-word values,
+// which a write can never store in place: every Set publishes a new node
+// (see value.go).
+func BenchmarkZipfGetSetStruct(b *testing.B) {
+	c := Must(Options[int, [2]int]{MaxEntries: benchKeys})
+	b.Cleanup(func() { c.Close() })
+	for i := range benchKeys {
+		c.Set(i, [2]int{i, i})
+	}
+	z := zipfTrace(1, 1.01, benchKeys, benchTrace)
+	trace := make([]int, len(z))
+	for i, k := range z {
+		trace[i] = int(k)
+	}
+	runTrace(b, trace, func(k, i int) {
+		if i&3 == 0 {
+			c.Set(k, [2]int{i, i})
+		} else {
+			c.Get(k)
+		}
+	})
+}

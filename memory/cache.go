@@ -2,7 +2,6 @@ package memory
 
 import (
 	"fmt"
-	"hash/maphash"
 	"iter"
 	"runtime"
 	"sync"
@@ -28,6 +27,17 @@ type Cache[K comparable, V any] struct {
 // core is the state of a Cache. Background goroutines (expiry, loads)
 // reference the core only, so the public Cache can become unreachable and
 // its cleanup can stop them.
+//
+// Concurrency: Get takes no lock. It looks the key up in the index with
+// atomic loads (index.go), checks the expiry, and records the hit in a
+// lossy read buffer (buffer.go). Every write (Set, Add, Update, Touch,
+// Delete, Clear, an eviction, an expiry) holds mu, the one writer lock,
+// while it updates the index, the policy and the expiry heap together, so
+// that the three always agree and Len never exceeds the bound once a write
+// returns. A write never mutates a published node's key, expiry or
+// weight, nor its value unless the value is one word written atomically
+// (value.go): it publishes a new node in the same slot and hands the old
+// one's place to the policy (policy_replace.go).
 type core[K comparable, V any] struct {
 	// Set by New, read-only afterwards.
 	clock       cachekit.Clock
@@ -37,17 +47,29 @@ type core[K comparable, V any] struct {
 	stats       bool
 	loadTimeout time.Duration
 	interval    time.Duration
-	seed        maphash.Seed
+	hasher      keyHasher[K]
+	vkind       valueKind // how values may be written in place (value.go)
 
-	mu       sync.Mutex        // protects every field below, up to wg
-	data     map[K]*node[K, V] // every stored entry, live or expired
-	policy   policy[K, V]      // eviction lists and frequency sketch
-	expiry   expiryHeap[K, V]  // entries with an expiry, soonest first
-	loads    map[K]uint64      // ticket of each GetOrLoad load in progress
-	loadSeq  uint64            // last ticket handed out
-	closed   bool              // Close was called
-	expiring bool              // an expiry goroutine is running
-	stop     chan struct{}     // closed to stop that goroutine
+	index index[K, V]      // read lock-free; written under mu
+	reads readBuffer[K, V] // hits waiting for the policy; drained under mu
+
+	// mu protects the index's writes, every field below up to size, and
+	// the policy fields of every node (prev, next, queue, heapIndex,
+	// removed).
+	mu       sync.Mutex
+	policy   policy[K, V]     // eviction lists and frequency sketch
+	expiry   expiryHeap[K, V] // entries with an expiry, soonest first
+	loads    map[K]uint64     // ticket of each GetOrLoad load in progress
+	loadSeq  uint64           // last ticket handed out
+	closed   bool             // Close was called
+	expiring bool             // an expiry goroutine is running
+	stop     chan struct{}    // closed to stop that goroutine
+	size     atomic.Int64     // entries in the index; written under mu, read by Len
+
+	// sampleMask: a use is applied to the policy when rand & sampleMask
+	// is 0 (buffer.go). Written under mu when size crosses sampleAbove
+	// (so rarely: readers load it without contention).
+	sampleMask atomic.Uint32
 
 	wg      sync.WaitGroup // expiry goroutines; Add under mu while !closed
 	callers sync.WaitGroup // GetOrLoad calls in progress; Add under mu while !closed
@@ -83,10 +105,12 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 		stats:       o.Stats,
 		loadTimeout: o.LoadTimeout,
 		interval:    o.CleanupInterval,
-		seed:        maphash.MakeSeed(),
-		data:        make(map[K]*node[K, V]),
+		hasher:      newKeyHasher[K](mapSeed()),
+		vkind:       valueKindOf[V](),
+		index:       newIndex[K, V](),
 		policy:      newPolicy[K, V](capacity),
 	}
+	c.reads = newReadBuffer[K, V](len(c.index.shards))
 	pub := &Cache[K, V]{c: c}
 	// Safety net: a Cache dropped without Close still stops its goroutine.
 	runtime.AddCleanup(pub, func(c *core[K, V]) { c.shutdown() }, c)
@@ -106,13 +130,19 @@ func Must[K comparable, V any](opts Options[K, V]) *Cache[K, V] {
 // false when the key is absent or expired. A hit counts as a use for the
 // eviction policy. It does not allocate.
 func (c *Cache[K, V]) Get(key K) (V, bool) {
-	e, ok := c.c.get(key)
-	return e.Value, ok
+	if n := c.c.get(key); n != nil {
+		return c.c.valueOf(n), true
+	}
+	var zero V
+	return zero, false
 }
 
 // GetEntry is like Get but also returns the entry's expiry and weight.
 func (c *Cache[K, V]) GetEntry(key K) (Entry[K, V], bool) {
-	return c.c.get(key)
+	if n := c.c.get(key); n != nil {
+		return Entry[K, V]{Key: n.key, Value: c.c.valueOf(n), Expires: n.expires, Weight: n.weight}, true
+	}
+	return Entry[K, V]{}, false
 }
 
 // Set stores value under key with the default TTL (Options.TTL), replacing
@@ -194,9 +224,7 @@ func (c *Cache[K, V]) Keys() iter.Seq[K] {
 // Len returns the number of stored entries, including expired ones that
 // nothing has removed yet. It never exceeds MaxEntries.
 func (c *Cache[K, V]) Len() int {
-	c.c.mu.Lock()
-	defer c.c.mu.Unlock()
-	return len(c.c.data)
+	return int(c.c.size.Load())
 }
 
 // Clear removes every entry; OnEvict sees each with [ReasonCleared]. Loads
@@ -253,29 +281,42 @@ func (c *core[K, V]) live(n *node[K, V]) bool {
 	return n.expires.IsZero() || c.clock.Now().Before(n.expires)
 }
 
-// get looks key up; an expired entry is removed and reported.
-func (c *core[K, V]) get(key K) (Entry[K, V], bool) {
-	c.mu.Lock()
-	n, ok := c.data[key]
-	if ok && c.live(n) {
-		c.policy.access(n)
-		e := Entry[K, V]{Key: n.key, Value: n.value, Expires: n.expires, Weight: n.weight}
-		c.mu.Unlock()
+// hashOf returns key's hash, never 0 (0 marks a never-used index slot).
+func (c *core[K, V]) hashOf(key K) uint64 {
+	return c.hasher.hash(key)
+}
+
+// get returns the live node of key, or nil. It takes no lock (unless it
+// meets an expired entry, which it removes) and does not allocate; the
+// clock is read only when the entry has an expiry.
+func (c *core[K, V]) get(key K) *node[K, V] {
+	n := c.index.get(c.hashOf(key), key)
+	if n != nil && c.live(n) {
+		c.record(n)
 		if c.stats {
 			c.hits.Add(1)
 		}
-		return e, true
+		return n
 	}
-	var ev []evicted[K, V]
-	if ok {
-		c.removeExpired(n, &ev)
+	if n != nil {
+		c.removeIfExpired(n)
 	}
-	c.mu.Unlock()
 	if c.stats {
 		c.misses.Add(1)
 	}
+	return nil
+}
+
+// removeIfExpired removes n, which a reader found expired, unless a writer
+// removed or replaced it meanwhile.
+func (c *core[K, V]) removeIfExpired(n *node[K, V]) {
+	var ev []evicted[K, V]
+	c.mu.Lock()
+	if !n.removed && !c.live(n) {
+		c.removeExpired(n, &ev)
+	}
+	c.mu.Unlock()
 	c.notify(ev)
-	return Entry[K, V]{}, false
 }
 
 // resolveTTL maps the zero TTL to the default one.
@@ -314,50 +355,100 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 		return false
 	}
 	var ev []evicted[K, V]
+	expires := c.deadline(ttl)
+	// The node is made before taking the lock, so that allocation (and the
+	// GC work it may be charged) stays out of the critical section, unless
+	// the write will likely be made in place and need none.
+	var n *node[K, V]
+	if c.vkind == valueOther || !expires.IsZero() || onlyIfAbsent {
+		n = c.newNode(key, value, expires)
+	}
 	c.mu.Lock()
-	stored := c.setLocked(key, value, c.deadline(ttl), onlyIfAbsent, &ev)
+	stored := c.setLocked(key, value, expires, n, onlyIfAbsent, &ev)
 	c.mu.Unlock()
 	c.notify(ev)
 	return stored
 }
 
+// newNode returns an unpublished node for key.
+func (c *core[K, V]) newNode(key K, value V, expires time.Time) *node[K, V] {
+	return &node[K, V]{key: key, value: value, expires: expires, hash: c.hashOf(key), heapIndex: -1}
+}
+
 // setLocked stores value under key until expires (zero: never), or only
 // when the key is absent or expired if onlyIfAbsent. It reports whether it
-// stored. c.mu must be held.
-func (c *core[K, V]) setLocked(key K, value V, expires time.Time, onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
-	n, ok := c.data[key]
-	if ok && !c.live(n) {
-		c.removeExpired(n, ev)
-		n, ok = nil, false
+// stored. n is nil or a node from newNode with the same contents, used if
+// a new node is needed. c.mu must be held.
+func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
+	c.drainNext()
+	var h uint64
+	if n != nil {
+		h = n.hash
+	} else {
+		h = c.hashOf(key)
 	}
-	if ok && onlyIfAbsent {
+	s, old := c.index.find(h, key)
+	if old != nil && !c.live(old) {
+		c.removeExpired(old, ev)
+		s, old = nil, nil
+	}
+	if old != nil && onlyIfAbsent {
 		return false
 	}
 	c.invalidateLoad(key)
 	w := c.weigh(key, value)
 	if uint64(w) > c.policy.max {
-		if ok {
-			c.remove(n, ReasonReplaced, ev)
+		if old != nil {
+			c.remove(old, ReasonReplaced, ev)
 		}
 		c.report(key, value, ReasonRejected, ev)
 		return false
 	}
-	if ok {
-		c.report(key, n.value, ReasonReplaced, ev)
-		n.value = value
-		c.policy.setWeight(n, w)
-		c.setExpiry(n, expires)
-		c.policy.access(n)
-	} else {
-		n = &node[K, V]{key: key, value: value, hash: maphash.Comparable(c.seed, key), weight: w, heapIndex: -1}
-		c.data[key] = n
-		c.policy.add(n, len(c.data))
-		if !expires.IsZero() {
-			c.setExpiry(n, expires)
+	if old != nil && c.inPlace(old, w, expires.IsZero()) {
+		c.report(key, old.value, ReasonReplaced, ev)
+		c.storeValue(old, value)
+		if c.sample() {
+			c.policy.access(old) // a write is a use, sampled as reads are
 		}
+		return true // same weight: the bound holds
+	}
+	if n == nil {
+		n = c.newNode(key, value, expires)
+	}
+	n.weight = w // not published yet
+	if old != nil {
+		c.report(key, old.value, ReasonReplaced, ev)
+		c.publish(s, old, n)
+		if c.sample() {
+			c.policy.access(n)
+		}
+	} else {
+		c.index.insert(n.hash, n)
+		c.policy.add(n, int(c.size.Load())+1)
+		c.trackExpiry(n)
 	}
 	c.enforceBound(n, ev)
+	if old == nil {
+		// Counted after the evictions, so that Len never sees the bound
+		// exceeded.
+		c.addSize(1)
+	}
 	return true
+}
+
+// publish makes n, a copy of old with a new value, expiry or weight, take
+// old's place in slot s, in the policy and in the expiry heap. c.mu must
+// be held.
+func (c *core[K, V]) publish(s *slot[K, V], old, n *node[K, V]) {
+	old.removed = true
+	c.policy.replace(old, n) // before the Store: it writes n.weight
+	s.node.Store(n)
+	if i := old.heapIndex; i >= 0 {
+		c.expiry[i] = n
+		n.heapIndex = i
+		old.heapIndex = -1
+	}
+	c.trackExpiry(n)
 }
 
 // enforceBound evicts until the cache is within its bound, never keep.
@@ -375,16 +466,16 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 	var zero V
 	var ev []evicted[K, V]
 	c.mu.Lock()
-	n, ok := c.data[key]
-	if !ok || !c.live(n) {
-		if ok {
-			c.removeExpired(n, &ev)
+	s, old := c.index.find(c.hashOf(key), key)
+	if old == nil || !c.live(old) {
+		if old != nil {
+			c.removeExpired(old, &ev)
 		}
 		c.mu.Unlock()
 		c.notify(ev)
 		return zero, cachekit.ErrMiss
 	}
-	v, err := fn(n.value)
+	v, err := fn(old.value)
 	if err != nil {
 		c.mu.Unlock()
 		return zero, err
@@ -395,9 +486,16 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 		return zero, fmt.Errorf("memory: update: weight %d exceeds MaxWeight %d: %w", w, c.policy.max, cachekit.ErrTooLarge)
 	}
 	c.invalidateLoad(key)
-	n.value = v
-	c.policy.setWeight(n, w)
-	c.policy.access(n)
+	n := old
+	if c.vkind != valueOther && w == old.weight {
+		c.storeValue(old, v) // the expiry stays: in place
+	} else {
+		n = &node[K, V]{key: old.key, value: v, expires: old.expires, hash: old.hash, weight: w, heapIndex: -1}
+		c.publish(s, old, n)
+	}
+	if c.sample() {
+		c.policy.access(n)
+	}
 	c.enforceBound(n, &ev)
 	c.mu.Unlock()
 	c.notify(ev)
@@ -411,17 +509,18 @@ func (c *core[K, V]) touch(key K, ttl time.Duration) bool {
 	}
 	var ev []evicted[K, V]
 	c.mu.Lock()
-	n, ok := c.data[key]
-	if ok && !c.live(n) {
-		c.removeExpired(n, &ev)
-		ok = false
+	s, old := c.index.find(c.hashOf(key), key)
+	if old != nil && !c.live(old) {
+		c.removeExpired(old, &ev)
+		old = nil
 	}
-	if ok {
-		c.setExpiry(n, c.deadline(ttl))
+	if old != nil {
+		n := &node[K, V]{key: old.key, value: old.value, expires: c.deadline(ttl), hash: old.hash, weight: old.weight, heapIndex: -1}
+		c.publish(s, old, n)
 	}
 	c.mu.Unlock()
 	c.notify(ev)
-	return ok
+	return old != nil
 }
 
 // delete removes key if match is nil or accepts its live value, and
@@ -429,12 +528,12 @@ func (c *core[K, V]) touch(key K, ttl time.Duration) bool {
 func (c *core[K, V]) delete(key K, match func(V) bool) bool {
 	var ev []evicted[K, V]
 	c.mu.Lock()
-	n, ok := c.data[key]
+	_, n := c.index.find(c.hashOf(key), key)
 	removed := false
 	switch {
-	case ok && !c.live(n):
+	case n != nil && !c.live(n):
 		c.removeExpired(n, &ev)
-	case ok && (match == nil || match(n.value)):
+	case n != nil && (match == nil || match(n.value)):
 		c.remove(n, ReasonDeleted, &ev)
 		removed = true
 	}
@@ -447,9 +546,19 @@ func (c *core[K, V]) delete(key K, match func(V) bool) bool {
 }
 
 func (c *core[K, V]) clear() {
+	var old []*node[K, V]
 	c.mu.Lock()
-	old := c.data
-	c.data = make(map[K]*node[K, V])
+	// Every node is marked removed so that records still in the read
+	// buffers are ignored when drained.
+	c.index.all(func(n *node[K, V]) bool {
+		n.removed = true
+		if c.onEvict != nil {
+			old = append(old, n)
+		}
+		return true
+	})
+	c.index.reset()
+	c.addSize(-c.size.Load())
 	c.policy.reset()
 	clear(c.expiry)
 	c.expiry = c.expiry[:0]
@@ -458,39 +567,52 @@ func (c *core[K, V]) clear() {
 	}
 	clear(c.loads)
 	c.mu.Unlock()
-	if c.onEvict != nil {
-		for _, n := range old {
-			c.onEvict(n.key, n.value, ReasonCleared)
-		}
+	for _, n := range old {
+		c.onEvict(n.key, n.value, ReasonCleared)
 	}
 }
 
-// snapshot copies the live entries.
+// snapshot copies the live entries. It takes no lock: entries written
+// meanwhile may or may not be included.
 func (c *core[K, V]) snapshot() []evicted[K, V] {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]evicted[K, V], 0, len(c.data))
+	out := make([]evicted[K, V], 0, c.size.Load())
 	var now time.Time
-	if len(c.expiry) > 0 {
-		now = c.clock.Now()
-	}
-	for _, n := range c.data {
-		if n.expires.IsZero() || now.Before(n.expires) {
-			out = append(out, evicted[K, V]{key: n.key, value: n.value})
+	c.index.all(func(n *node[K, V]) bool {
+		if !n.expires.IsZero() && now.IsZero() {
+			now = c.clock.Now()
 		}
-	}
+		if n.expires.IsZero() || now.Before(n.expires) {
+			out = append(out, evicted[K, V]{key: n.key, value: c.valueOf(n)})
+		}
+		return true
+	})
 	return out
 }
 
-// remove unlinks n from the map, the policy and the heap, and queues it
+// remove takes n out of the index, the policy and the heap, and queues it
 // for OnEvict. c.mu must be held.
 func (c *core[K, V]) remove(n *node[K, V], reason Reason, ev *[]evicted[K, V]) {
-	delete(c.data, n.key)
+	c.index.remove(n)
+	c.addSize(-1)
 	c.policy.remove(n)
+	n.removed = true
 	if n.heapIndex >= 0 {
 		c.expiry.remove(n)
 	}
 	c.report(n.key, n.value, reason, ev)
+}
+
+// addSize adds d to the entry count and turns sampling on or off when
+// the count crosses sampleAbove. c.mu must be held.
+func (c *core[K, V]) addSize(d int64) {
+	n := c.size.Add(d)
+	if on := n > sampleAbove; on != (c.sampleMask.Load() != 0) {
+		if on {
+			c.sampleMask.Store(sampleRate - 1)
+		} else {
+			c.sampleMask.Store(0)
+		}
+	}
 }
 
 // removeExpired removes an expired node. c.mu must be held.

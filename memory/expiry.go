@@ -39,13 +39,12 @@ func (h *expiryHeap[K, V]) remove(n *node[K, V]) {
 	heap.Remove(h, n.heapIndex)
 }
 
-// setExpiry gives n a new deadline (zero: none) and keeps the heap in step.
-// It starts the expiry goroutine when n is the first entry to expire.
-// c.mu must be held.
-func (c *core[K, V]) setExpiry(n *node[K, V], expires time.Time) {
-	n.expires = expires
+// trackExpiry keeps the heap in step with n's deadline (zero: none), which
+// was set before n was published and never changes. It starts the expiry
+// goroutine when n is the first entry to expire. c.mu must be held.
+func (c *core[K, V]) trackExpiry(n *node[K, V]) {
 	switch {
-	case expires.IsZero():
+	case n.expires.IsZero():
 		if n.heapIndex >= 0 {
 			c.expiry.remove(n)
 		}

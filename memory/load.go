@@ -26,8 +26,8 @@ import (
 // already done gives ctx.Err() without starting a load; after Close,
 // GetOrLoad returns [cachekit.ErrClosed].
 func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, load func(context.Context, K) (V, error)) (V, error) {
-	if e, ok := c.c.get(key); ok {
-		return e.Value, nil
+	if n := c.c.get(key); n != nil {
+		return c.c.valueOf(n), nil
 	}
 	return c.c.load(ctx, key, load)
 }
@@ -70,7 +70,7 @@ func (c *core[K, V]) load(ctx context.Context, key K, load func(context.Context,
 //	writer:                    Set(v2) / Delete ─ drops ticket 7
 func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Context, K) (V, error)) (v V, err error) {
 	c.mu.Lock()
-	if n, ok := c.data[key]; ok && c.live(n) {
+	if _, n := c.index.find(c.hashOf(key), key); n != nil && c.live(n) {
 		// Filled between the caller's miss and this load starting.
 		v = n.value
 		c.mu.Unlock()
@@ -112,7 +112,7 @@ func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Conte
 	c.mu.Lock()
 	if c.loads[key] == ticket {
 		delete(c.loads, key)
-		c.setLocked(key, v, c.deadline(c.ttl), false, &ev)
+		c.setLocked(key, v, c.deadline(c.ttl), nil, false, &ev)
 	}
 	c.mu.Unlock()
 	c.notify(ev)

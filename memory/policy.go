@@ -47,6 +47,9 @@ type node[K comparable, V any] struct {
 	heapIndex  int         // position in the expiry heap, -1 when absent
 	weight     uint32
 	queue      queue
+
+	// Cache state, outside the policy (cache.go, buffer.go).
+	removed bool // left the cache or was replaced; guarded by the cache's mu
 }
 
 // nodeList is a doubly linked list of nodes: head is the most recently used,
