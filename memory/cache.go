@@ -66,11 +66,6 @@ type core[K comparable, V any] struct {
 	stop     chan struct{}    // closed to stop that goroutine
 	size     atomic.Int64     // entries in the index; written under mu, read by Len
 
-	// sampleMask: a use is applied to the policy when rand & sampleMask
-	// is 0 (buffer.go). Written under mu when size crosses sampleAbove
-	// (so rarely: readers load it without contention).
-	sampleMask atomic.Uint32
-
 	wg      sync.WaitGroup // expiry goroutines; Add under mu while !closed
 	callers sync.WaitGroup // GetOrLoad calls in progress; Add under mu while !closed
 	group   flight.Group[K, V]
@@ -380,7 +375,7 @@ func (c *core[K, V]) newNode(key K, value V, expires time.Time) *node[K, V] {
 // stored. n is nil or a node from newNode with the same contents, used if
 // a new node is needed. c.mu must be held.
 func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
-	c.drainNext()
+	c.drainAll()
 	var h uint64
 	if n != nil {
 		h = n.hash
@@ -407,10 +402,8 @@ func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V],
 	if old != nil && c.inPlace(old, w, expires.IsZero()) {
 		c.report(key, old.value, ReasonReplaced, ev)
 		c.storeValue(old, value)
-		if c.sample() {
-			c.policy.access(old) // a write is a use, sampled as reads are
-		}
-		return true // same weight: the bound holds
+		c.policy.access(old) // a write is a use
+		return true          // same weight: the bound holds
 	}
 	if n == nil {
 		n = c.newNode(key, value, expires)
@@ -419,9 +412,7 @@ func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V],
 	if old != nil {
 		c.report(key, old.value, ReasonReplaced, ev)
 		c.publish(s, old, n)
-		if c.sample() {
-			c.policy.access(n)
-		}
+		c.policy.access(n)
 	} else {
 		c.index.insert(n.hash, n)
 		c.policy.add(n, int(c.size.Load())+1)
@@ -439,7 +430,7 @@ func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V],
 // publish makes n, a copy of old with a new value, expiry or weight, take
 // old's place in slot s, in the policy and in the expiry heap. c.mu must
 // be held.
-func (c *core[K, V]) publish(s *slot[K, V], old, n *node[K, V]) {
+func (c *core[K, V]) publish(s *indexSlot[K, V], old, n *node[K, V]) {
 	old.removed = true
 	c.policy.replace(old, n) // before the Store: it writes n.weight
 	s.node.Store(n)
@@ -493,9 +484,7 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 		n = &node[K, V]{key: old.key, value: v, expires: old.expires, hash: old.hash, weight: w, heapIndex: -1}
 		c.publish(s, old, n)
 	}
-	if c.sample() {
-		c.policy.access(n)
-	}
+	c.policy.access(n)
 	c.enforceBound(n, &ev)
 	c.mu.Unlock()
 	c.notify(ev)
@@ -602,18 +591,8 @@ func (c *core[K, V]) remove(n *node[K, V], reason Reason, ev *[]evicted[K, V]) {
 	c.report(n.key, n.value, reason, ev)
 }
 
-// addSize adds d to the entry count and turns sampling on or off when
-// the count crosses sampleAbove. c.mu must be held.
-func (c *core[K, V]) addSize(d int64) {
-	n := c.size.Add(d)
-	if on := n > sampleAbove; on != (c.sampleMask.Load() != 0) {
-		if on {
-			c.sampleMask.Store(sampleRate - 1)
-		} else {
-			c.sampleMask.Store(0)
-		}
-	}
-}
+// addSize adds d to the entry count. c.mu must be held.
+func (c *core[K, V]) addSize(d int64) { c.size.Add(d) }
 
 // removeExpired removes an expired node. c.mu must be held.
 func (c *core[K, V]) removeExpired(n *node[K, V], ev *[]evicted[K, V]) {

@@ -64,11 +64,9 @@
 // loads (each slot keeps the key's hash next to a pointer to the entry, so
 // a hit reads one slot cache line and the entry), checks the expiry (the
 // clock is read only for entries that have one) and records the hit in a
-// lossy buffer that is applied to the eviction policy in batches, under
-// TryLock, by whichever reader fills it. Caches holding over 16,384 entries
-// record one hit in four, chosen at random: applying a hit to a large
-// policy costs several cache misses, and a sample keeps the frequency
-// ranking at the price of a little hit ratio. Every write (Set, Add,
+// lossy buffer of its goroutine that is applied to the eviction policy in
+// batches, under TryLock, by whichever reader fills it (a hit is lost only
+// when a buffer fills while the policy is busy). Every write (Set, Add,
 // Update, Touch, Delete, eviction, expiry) takes one mutex and updates the
 // index and the policy together, so it is never lost nor delayed: a Set is
 // visible to the next Get and Len is within the bound when it returns.

@@ -35,15 +35,15 @@ import (
 // one see a consistent, if stale, table. A reader that starts after a
 // write returned loads the new pointer, so writes are visible at once.
 
-// slot is one entry of a shard's table.
-type slot[K comparable, V any] struct {
+// indexSlot is one entry of a shard's table.
+type indexSlot[K comparable, V any] struct {
 	hash atomic.Uint64              // key hash; 0: never used
 	node atomic.Pointer[node[K, V]] // nil: empty or tombstone
 }
 
 // table is the open-addressing array of a shard.
 type table[K comparable, V any] struct {
-	slots []slot[K, V]
+	slots []indexSlot[K, V]
 	mask  uint64 // len(slots) - 1; the length is a power of two
 }
 
@@ -86,7 +86,7 @@ func newIndex[K comparable, V any]() index[K, V] {
 }
 
 func newTable[K comparable, V any](size int) *table[K, V] {
-	return &table[K, V]{slots: make([]slot[K, V], size), mask: uint64(size - 1)}
+	return &table[K, V]{slots: make([]indexSlot[K, V], size), mask: uint64(size - 1)}
 }
 
 func (x *index[K, V]) shard(h uint64) *shard[K, V] {
@@ -112,7 +112,7 @@ func (x *index[K, V]) get(h uint64, key K) *node[K, V] {
 
 // find returns the slot holding key and its node, or nil, nil. Writers
 // only.
-func (x *index[K, V]) find(h uint64, key K) (*slot[K, V], *node[K, V]) {
+func (x *index[K, V]) find(h uint64, key K) (*indexSlot[K, V], *node[K, V]) {
 	t := x.shard(h).table.Load()
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
