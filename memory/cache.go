@@ -41,6 +41,7 @@ type Cache[K comparable, V any] struct {
 type core[K comparable, V any] struct {
 	// Set by New, read-only afterwards.
 	clock       cachekit.Clock
+	base        time.Time // the clock's time at New: expiry stamps count from it
 	ttl         time.Duration
 	weigher     func(K, V) uint32
 	onEvict     func(K, V, Reason)
@@ -94,6 +95,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 	}
 	c := &core[K, V]{
 		clock:       o.Clock,
+		base:        o.Clock.Now(),
 		ttl:         o.TTL,
 		weigher:     o.Weigher,
 		onEvict:     o.OnEvict,
@@ -135,7 +137,7 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 // GetEntry is like Get but also returns the entry's expiry and weight.
 func (c *Cache[K, V]) GetEntry(key K) (Entry[K, V], bool) {
 	if n := c.c.get(key); n != nil {
-		return Entry[K, V]{Key: n.key, Value: c.c.valueOf(n), Expires: n.expires, Weight: n.weight}, true
+		return Entry[K, V]{Key: n.key, Value: c.c.valueOf(n), Expires: c.c.timeOf(n.expires), Weight: n.weight}, true
 	}
 	return Entry[K, V]{}, false
 }
@@ -273,7 +275,7 @@ func (c *core[K, V]) shutdown() {
 // live reports whether n has not expired at now; now is only read (lazily)
 // when n has an expiry.
 func (c *core[K, V]) live(n *node[K, V]) bool {
-	return n.expires.IsZero() || c.clock.Now().Before(n.expires)
+	return n.expires == 0 || c.stampOf(c.clock.Now()) < n.expires
 }
 
 // hashOf returns key's hash, never 0 (0 marks a never-used index slot).
@@ -312,6 +314,25 @@ func (c *core[K, V]) removeIfExpired(n *node[K, V]) {
 	}
 	c.mu.Unlock()
 	c.notify(ev)
+}
+
+// stampOf turns a time of the cache's clock into an expiry stamp: its
+// distance from c.base plus one, so that 0 is left for "never" (the zero
+// time maps to 0). A stamp is 8 bytes in the node where a time.Time takes
+// 24, and on the system clock it keeps the monotonic reading's ordering.
+func (c *core[K, V]) stampOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(int64(t.Sub(c.base)), 0) + 1
+}
+
+// timeOf turns an expiry stamp back into a time (zero for 0).
+func (c *core[K, V]) timeOf(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return c.base.Add(time.Duration(s - 1))
 }
 
 // resolveTTL maps the zero TTL to the default one.
@@ -367,7 +388,7 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 
 // newNode returns an unpublished node for key.
 func (c *core[K, V]) newNode(key K, value V, expires time.Time) *node[K, V] {
-	return &node[K, V]{key: key, value: value, expires: expires, hash: c.hashOf(key), heapIndex: -1}
+	return &node[K, V]{key: key, value: value, expires: c.stampOf(expires), hash: c.hashOf(key), heapIndex: -1}
 }
 
 // setLocked stores value under key until expires (zero: never), or only
@@ -504,7 +525,7 @@ func (c *core[K, V]) touch(key K, ttl time.Duration) bool {
 		old = nil
 	}
 	if old != nil {
-		n := &node[K, V]{key: old.key, value: old.value, expires: c.deadline(ttl), hash: old.hash, weight: old.weight, heapIndex: -1}
+		n := &node[K, V]{key: old.key, value: old.value, expires: c.stampOf(c.deadline(ttl)), hash: old.hash, weight: old.weight, heapIndex: -1}
 		c.publish(s, old, n)
 	}
 	c.mu.Unlock()
@@ -567,10 +588,10 @@ func (c *core[K, V]) snapshot() []evicted[K, V] {
 	out := make([]evicted[K, V], 0, c.size.Load())
 	var now time.Time
 	c.index.all(func(n *node[K, V]) bool {
-		if !n.expires.IsZero() && now.IsZero() {
+		if n.expires != 0 && now.IsZero() {
 			now = c.clock.Now()
 		}
-		if n.expires.IsZero() || now.Before(n.expires) {
+		if n.expires == 0 || c.stampOf(now) < n.expires {
 			out = append(out, evicted[K, V]{key: n.key, value: c.valueOf(n)})
 		}
 		return true

@@ -11,7 +11,7 @@ import (
 type expiryHeap[K comparable, V any] []*node[K, V]
 
 func (h expiryHeap[K, V]) Len() int           { return len(h) }
-func (h expiryHeap[K, V]) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expiryHeap[K, V]) Less(i, j int) bool { return h[i].expires < h[j].expires }
 
 func (h expiryHeap[K, V]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
@@ -44,7 +44,7 @@ func (h *expiryHeap[K, V]) remove(n *node[K, V]) {
 // goroutine when n is the first entry to expire. c.mu must be held.
 func (c *core[K, V]) trackExpiry(n *node[K, V]) {
 	switch {
-	case n.expires.IsZero():
+	case n.expires == 0:
 		if n.heapIndex >= 0 {
 			c.expiry.remove(n)
 		}
@@ -98,7 +98,7 @@ func (c *core[K, V]) expireDue(stop <-chan struct{}) bool {
 	var ev []evicted[K, V]
 	c.mu.Lock()
 	now := c.clock.Now()
-	for len(c.expiry) > 0 && !now.Before(c.expiry[0].expires) {
+	for len(c.expiry) > 0 && c.stampOf(now) >= c.expiry[0].expires {
 		c.removeExpired(c.expiry[0], &ev)
 	}
 	more := len(c.expiry) > 0

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // FuzzIndex runs sequences of inserts, replacements, deletes, lookups and
@@ -182,7 +183,15 @@ func TestInPlaceSet(t *testing.T) {
 		t.Errorf("in-place Set: %v allocations, want 0", a)
 	}
 	c.SetWithTTL("k", 4, time.Hour)
-	if got := c.c.get("k"); got == n || got.expires.IsZero() {
+	if got := c.c.get("k"); got == n || got.expires == 0 {
 		t.Error("a Set with a TTL did not publish a new node with the expiry")
+	}
+}
+
+// TestNodeSize guards the size class of an entry with word-sized keys and
+// values: 64 bytes (its expiry is an 8-byte stamp, not a time.Time).
+func TestNodeSize(t *testing.T) {
+	if n := unsafe.Sizeof(node[int, int]{}); n > 64 {
+		t.Errorf("node[int, int] is %d bytes, want at most 64", n)
 	}
 }

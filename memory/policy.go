@@ -2,7 +2,6 @@ package memory
 
 import (
 	"math/rand/v2"
-	"time"
 )
 
 // This file holds the adaptive W-TinyLFU eviction policy. New entries enter
@@ -40,8 +39,8 @@ const (
 type node[K comparable, V any] struct {
 	key     K
 	value   V
-	expires time.Time // zero: never expires
-	hash    uint64    // maphash of key, for the sketch
+	expires int64  // expiry as a stamp of the cache's clock (cache.go stampOf); 0: never
+	hash    uint64 // maphash of key, for the sketch
 
 	prev, next *node[K, V] // neighbours in the node's queue list
 	heapIndex  int         // position in the expiry heap, -1 when absent

@@ -71,5 +71,5 @@ func (c *core[K, V]) storeValue(n *node[K, V], v V) {
 // same weight, and no expiry on either side (a new expiry means a new
 // node).
 func (c *core[K, V]) inPlace(old *node[K, V], w uint32, expiresZero bool) bool {
-	return c.vkind != valueOther && old.weight == w && expiresZero && old.expires.IsZero()
+	return c.vkind != valueOther && old.weight == w && expiresZero && old.expires == 0
 }
