@@ -188,7 +188,7 @@ func checkPolicy(t *testing.T, p *policy[uint64, struct{}]) {
 	}
 }
 
-// TestClimberWeighted: with weights, while the climber moves the split, a
+// TestClimberWeighted: with weights, while the ghosts move the split, a
 // write is visible to the next read and the total weight stays within
 // MaxWeight.
 func TestClimberWeighted(t *testing.T) {
