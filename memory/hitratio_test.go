@@ -157,7 +157,7 @@ var hitCasesShort = []hitCase{
 	{"zipf1.01", 10_000, 0.642}, // ours 0.6459
 	{"loop", 250, 0.240},
 	{"loop", 750, 0.730},
-	{"p3", 25_000, 0.064}, // ours 0.0703
+	{"p3", 25_000, 0.060}, // ours 0.0657 to 0.0743 over 25 runs
 }
 
 // TestHitRatio replays each case through New, Get and Set (miss -> Set)
