@@ -41,12 +41,13 @@
 // if a 4-bit count-min sketch of recent use says it is used more often than
 // the main region's least recent entry, which is evicted instead. The
 // sketch halves its counters every 10 × capacity increments, so old
-// popularity fades. The window starts at 1% of the capacity; a hill climber
-// then resizes it about every 10 × capacity requests, towards whichever
-// size raised the hit rate: it grows on recency-skewed workloads and
-// shrinks on frequency-skewed (Zipf) ones. On ARC P3, LIRS LOOP and Zipf
-// traces the hit ratio is on a par with theine and otter (see
-// hitratio_test.go) and clearly above plain LRU. An
+// popularity fades. The window starts at 1% of the capacity and moves by
+// small steps, as ARC's split does: a miss on a key the window evicted a
+// moment ago grows it, a miss on a key the main region evicted a moment
+// ago shrinks it. It grows on recency-skewed workloads and shrinks on
+// frequency-skewed (Zipf) ones. On ARC P3, LIRS LOOP and Zipf traces the
+// hit ratio is on a par with or above theine, otter, LRU and 2Q at most
+// sizes (see hitratio_test.go). An
 // entry heavier than MaxWeight is never stored ([ReasonRejected]).
 //
 // # Expiry

@@ -12,11 +12,10 @@ import (
 // only if the sketch says it is used more often than the main region's least
 // recent entry (the victim); the loser is evicted.
 //
-// The split between window and main is not fixed: a hill climber samples the
-// hit rate over periods of about 10x the capacity in requests and moves the
-// split by a step (6.25% of the capacity at first, decaying by 2% per
-// period) in the direction that last improved the hit rate, reversing when
-// it got worse by more than the sample's noise (policy_climb.go).
+// The split between window and main is not fixed: two small ghost lists
+// remember the hashes of the keys the window and main evicted last, and a
+// miss on a key one of them remembers moves the split a little towards the
+// region that would have kept it (policy_climb.go, after ARC's adaptation).
 // Recency-skewed workloads (entries reused soon after their first use, then
 // rarely) end up with a large window; frequency-skewed ones (Zipf), and
 // loops longer than the cache, with a small one.
@@ -97,21 +96,17 @@ func (l *nodeList[K, V]) moveToFront(n *node[K, V]) {
 const (
 	// initialWindowPercent of the capacity starts as the window.
 	initialWindowPercent = 1
-	// The hill climber's full step is the capacity >> climbStepShift:
-	// 1/16 (6.25%).
-	climbStepShift = 4
-	// climbDecay multiplies the step after every period without a restart.
-	climbDecay = 0.98
-	// climbRestart is the change of hit rate between two periods that
-	// restarts the climb with a full step (the workload changed).
-	climbRestart = 0.05
-	// climbNoise is how many standard errors of a period's hit rate a
-	// drop must exceed to reverse the climb (see adapt).
-	climbNoise = 2
-	// climbMinSample is the fewest requests a sample period holds: below,
-	// a small cache's hit rate swings with every halving of the sketch
-	// more than with the split.
-	climbMinSample = 50_000
+	// A miss on a key a ghost list remembers moves capacity >>
+	// ghostStepShift (1/4096, at least one weight unit) between the window
+	// and main.
+	ghostStepShift = 12
+	// Each ghost list remembers the last entries/ghostDivisor evictions
+	// (at least ghostMinLen): a key counts only if a region larger by about
+	// 1% of the cache would have kept it. Longer ghosts (6% of the cache)
+	// push the window up on loops barely longer than the cache (LIRS LOOP
+	// at 1000 entries: 0.88 instead of 0.98) and on P3 at 100k.
+	ghostDivisor = 100
+	ghostMinLen  = 8
 	// A candidate at least admitFloor frequent is admitted at random, once
 	// in admitRandom tries, against a victim whose counters are saturated
 	// (admitVictim): an attacker who makes a victim look as hot as can be
@@ -133,17 +128,13 @@ type policy[K comparable, V any] struct {
 	maxProtected uint64 // current capacity of the protected segment
 
 	sketch sketch
-	climb  climber
 	rng    uint64 // xorshift state for the random admission
-}
 
-// climber is the hill climber's state: the hits and misses of the current
-// sample period, the previous period's hit rate and the signed step (in
-// weight units) it will apply next.
-type climber struct {
-	hits, misses uint64
-	prevRate     float64
-	step         float64
+	// ghostWindow remembers the keys that left the window (whether
+	// admission rejected them or let them into main), ghostMain the
+	// victims main evicted and the entries it lost to a growing window
+	// (see adaptOnMiss).
+	ghostWindow, ghostMain ghost
 }
 
 func newPolicy[K comparable, V any](capacity uint64) policy[K, V] {
@@ -154,7 +145,6 @@ func newPolicy[K comparable, V any](capacity uint64) policy[K, V] {
 		maxWindow:    maxWindow,
 		maxProtected: maxMain - maxMain/5, // 80% of main
 		sketch:       newSketch(capacity),
-		climb:        climber{step: -float64(capacity >> climbStepShift)},
 		rng:          rand.Uint64() | 1,
 	}
 }
@@ -178,16 +168,16 @@ func (p *policy[K, V]) reset() {
 	p.weight = 0
 }
 
-// add links a new node at the head of the window and records the access,
-// which the hill climber counts as a miss (a new entry follows a miss).
+// add links a new node at the head of the window and records the access.
+// A new entry follows a miss: if a ghost list remembers the key, the split
+// between window and main moves (adaptOnMiss).
 func (p *policy[K, V]) add(n *node[K, V], entries int) {
 	p.sketch.ensureCapacity(entries)
 	p.sketch.increment(n.hash)
+	p.adaptOnMiss(n.hash, entries)
 	n.queue = queueWindow
 	p.window.pushFront(n)
 	p.weight += uint64(n.weight)
-	p.climb.misses++
-	p.adapt()
 }
 
 // remove unlinks n.
@@ -224,8 +214,6 @@ func (p *policy[K, V]) access(n *node[K, V]) {
 		p.protected.pushFront(n)
 		p.demote()
 	}
-	p.climb.hits++
-	p.adapt()
 }
 
 // demote moves the protected segment's least recent nodes to probation
@@ -257,11 +245,15 @@ func (p *policy[K, V]) victim(keep *node[K, V]) *node[K, V] {
 			p.window.remove(cand)
 			cand.queue = queueProbation
 			p.probation.pushFront(cand)
+			p.ghostWindow.push(cand.hash)
 			continue
 		}
 		if cand == keep || p.admit(cand.hash, victim.hash) {
+			p.ghostMain.push(victim.hash)
+			p.ghostWindow.push(cand.hash)
 			return victim
 		}
+		p.ghostWindow.push(cand.hash)
 		return cand
 	}
 	if p.weight <= p.max {

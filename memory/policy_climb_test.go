@@ -34,9 +34,12 @@ func (s *policySim) request(k uint64) {
 }
 
 // recencyTrace returns n requests in which every key is used twice, the
-// second use a few hundred requests after the first, and never again: only
+// second use 1 to 400 requests after the first, and never again: only
 // recency predicts a hit, so a larger window catches the second uses that
-// TinyLFU would refuse to admit into main.
+// TinyLFU would refuse to admit into main. The reuse distances are spread
+// from 1 so that every size of the window has second uses just beyond it:
+// the window grows by small steps, each taken on evidence that it pays
+// (the ghost lists only look 1% of the cache ahead).
 func recencyTrace(seed uint64, n int) []uint64 {
 	r := rand.New(rand.NewPCG(seed, seed))
 	out := make([]uint64, n)
@@ -47,9 +50,9 @@ func recencyTrace(seed uint64, n int) []uint64 {
 			continue
 		}
 		out[i], filled[i] = next, true
-		// The second use lands 50 to 400 requests later, on the first free
+		// The second use lands 1 to 400 requests later, on the first free
 		// slot from there.
-		for j := i + 50 + r.IntN(350); j < n; j++ {
+		for j := i + 1 + r.IntN(400); j < n; j++ {
 			if !filled[j] {
 				out[j], filled[j] = next, true
 				break
@@ -110,53 +113,54 @@ func TestClimberLoop(t *testing.T) {
 	}
 }
 
-// TestClimberSteps checks one decision at a time: the step's direction
-// follows the hit rate (a drop within the sample's noise does not reverse
-// it), decays, and restarts at full size on a large move.
-func TestClimberSteps(t *testing.T) {
-	t.Parallel()
-	s := newPolicySim(100_000)
-	for k := range uint64(100_000) {
-		s.request(k) // fill, so that the climber samples
+// TestGhostVotes checks one vote at a time: a miss on a key the window
+// rejected grows the window, on a key main evicted shrinks it, and a ghost
+// forgets what it was told more than limit pushes ago.
+func TestGhostVotes(t *testing.T) {
+	var g ghost
+	g.resize(4)
+	g.limit = 3
+	for h := uint64(1); h <= 5; h++ {
+		g.push(h)
 	}
-	p := &s.p
-	full := float64(p.max >> climbStepShift)
-	period := func(rate float64) {
-		p.climb.hits = uint64(rate * float64(p.sketch.sampleSize))
-		p.climb.misses = uint64(p.sketch.sampleSize) - p.climb.hits
-		p.adapt()
+	for h, want := range map[uint64]bool{1: false, 2: false, 3: true, 4: true, 5: true, 6: false} {
+		if got := g.take(h); got != want {
+			t.Errorf("take(%d) = %v, want %v", h, got, want)
+		}
 	}
-	p.climb.prevRate = 0.5
-	p.climb.step = full
+	if g.take(5) {
+		t.Errorf("take(5) twice = true, want false")
+	}
+	g.push(7)
+	g.push(7) // pushed again: still remembered when its first slot is reused
+	for range 3 {
+		g.push(8)
+	}
+	if !g.take(7) && g.limit > 3 {
+		t.Errorf("take(7) = false after a second push")
+	}
+
+	const capacity = 100_000
+	p := newPolicy[uint64, struct{}](capacity)
+	p.adaptOnMiss(0, capacity) // size the ghosts
+	step := uint64(capacity >> ghostStepShift)
 	w := p.maxWindow
-	period(0.51) // better: grow by the full step, decay it
-	if got := p.maxWindow; got != w+uint64(full) {
-		t.Fatalf("window after an improvement = %d, want %d", got, w+uint64(full))
+	p.ghostWindow.push(42)
+	p.adaptOnMiss(42, capacity)
+	if p.maxWindow != w+step {
+		t.Fatalf("window after a window-ghost miss = %d, want %d", p.maxWindow, w+step)
 	}
-	if p.climb.step != full*climbDecay {
-		t.Fatalf("step = %v, want %v", p.climb.step, full*climbDecay)
+	p.ghostMain.push(43)
+	p.adaptOnMiss(43, capacity)
+	if p.maxWindow != w {
+		t.Fatalf("window after a main-ghost miss = %d, want %d", p.maxWindow, w)
 	}
-	w = p.maxWindow
-	period(0.50) // worse: shrink
-	if got := p.maxWindow; got >= w {
-		t.Fatalf("window after a drop = %d, want < %d", got, w)
+	p.adaptOnMiss(44, capacity)
+	if p.maxWindow != w {
+		t.Fatalf("window after a miss on an unknown key = %d, want %d", p.maxWindow, w)
 	}
-	if p.climb.step >= 0 {
-		t.Fatalf("step after a drop = %v, want negative", p.climb.step)
-	}
-	w = p.maxWindow
-	period(0.4996) // a drop within the noise (2 standard errors): keep going
-	if got := p.maxWindow; got >= w {
-		t.Fatalf("window after a drop within the noise = %d, want < %d", got, w)
-	}
-	period(0.60) // a jump of 0.10: full step again, same direction
-	if p.climb.step != -full {
-		t.Fatalf("step after a jump = %v, want %v", p.climb.step, -full)
-	}
-	checkPolicy(t, p)
 }
 
-// checkPolicy verifies the lists' links, weights and queue tags.
 func checkPolicy(t *testing.T, p *policy[uint64, struct{}]) {
 	t.Helper()
 	total := uint64(0)
@@ -184,7 +188,7 @@ func checkPolicy(t *testing.T, p *policy[uint64, struct{}]) {
 	}
 }
 
-// TestClimberWeighted: with weights, while the climber moves the split, a
+// TestClimberWeighted: with weights, while the ghosts move the split, a
 // write is visible to the next read and the total weight stays within
 // MaxWeight.
 func TestClimberWeighted(t *testing.T) {
