@@ -15,7 +15,7 @@ import (
 // The split between window and main is not fixed: two small ghost lists
 // remember the hashes of the keys the window and main evicted last, and a
 // miss on a key one of them remembers moves the split a little towards the
-// region that would have kept it (policy_climb.go, after ARC's adaptation).
+// region that would have kept it (policy_window.go, after ARC's adaptation).
 // Recency-skewed workloads (entries reused soon after their first use, then
 // rarely) end up with a large window; frequency-skewed ones (Zipf), and
 // loops longer than the cache, with a small one.
