@@ -7,9 +7,9 @@ import (
 
 // This file holds the read buffers (BP-Wrapper): a Get does not take the
 // policy's lock to record a hit. It drops the node into a small lossy ring
-// (a stripe, chosen by the goroutine's stack, see mine), and whoever fills a stripe applies
-// its hits to the policy under c.mu if TryLock succeeds, on its own
-// goroutine. When the lock is busy the ring wraps and the oldest records
+// (a stripe, chosen by the goroutine's stack, see mine), and whoever fills
+// a stripe applies its hits to the policy under c.mu if TryLock succeeds,
+// on its own goroutine. When the lock is busy the ring wraps and the oldest records
 // are lost: the policy sees a sample of the reads, which is what a
 // frequency sketch needs, while writes (insert, replace, delete) are never
 // buffered and apply to the policy synchronously.
@@ -85,9 +85,9 @@ func (c *core[K, V]) drain(st *stripe[K, V]) {
 	st.tail = head
 	for i := from + 1; i != head+1; i++ {
 		// A record is published by its slot store after the head increment:
-		// a nil (or already taken) slot is a record still being written,
-		// which the next drain will not see either (it is lost, as in a
-		// full ring).
+		// a nil slot is a record still being written. When its store lands
+		// it waits in the slot until a later drain passes that position
+		// (applied out of order) or a newer record overwrites it (lost).
 		n := st.slots[i%stripeLen].Swap(nil)
 		if n != nil && !n.removed {
 			c.policy.access(n)

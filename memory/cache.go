@@ -2,6 +2,7 @@ package memory
 
 import (
 	"fmt"
+	"hash/maphash"
 	"iter"
 	"runtime"
 	"sync"
@@ -102,7 +103,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 		stats:       o.Stats,
 		loadTimeout: o.LoadTimeout,
 		interval:    o.CleanupInterval,
-		hasher:      newKeyHasher[K](mapSeed()),
+		hasher:      newKeyHasher[K](maphash.MakeSeed()),
 		vkind:       valueKindOf[V](),
 		index:       newIndex[K, V](),
 		policy:      newPolicy[K, V](capacity),
@@ -386,6 +387,12 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 	return stored
 }
 
+// with returns an unpublished copy of n with another value, expiry stamp
+// and weight, to replace n (publish).
+func (n *node[K, V]) with(value V, expires int64, weight uint32) *node[K, V] {
+	return &node[K, V]{key: n.key, value: value, expires: expires, hash: n.hash, weight: weight, heapIndex: -1}
+}
+
 // newNode returns an unpublished node for key.
 func (c *core[K, V]) newNode(key K, value V, expires time.Time) *node[K, V] {
 	return &node[K, V]{key: key, value: value, expires: c.stampOf(expires), hash: c.hashOf(key), heapIndex: -1}
@@ -443,7 +450,7 @@ func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V],
 	if old == nil {
 		// Counted after the evictions, so that Len never sees the bound
 		// exceeded.
-		c.addSize(1)
+		c.size.Add(1)
 	}
 	return true
 }
@@ -502,7 +509,7 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 	if c.vkind != valueOther && w == old.weight {
 		c.storeValue(old, v) // the expiry stays: in place
 	} else {
-		n = &node[K, V]{key: old.key, value: v, expires: old.expires, hash: old.hash, weight: w, heapIndex: -1}
+		n = old.with(v, old.expires, w)
 		c.publish(s, old, n)
 	}
 	c.policy.access(n)
@@ -525,7 +532,7 @@ func (c *core[K, V]) touch(key K, ttl time.Duration) bool {
 		old = nil
 	}
 	if old != nil {
-		n := &node[K, V]{key: old.key, value: old.value, expires: c.stampOf(c.deadline(ttl)), hash: old.hash, weight: old.weight, heapIndex: -1}
+		n := old.with(old.value, c.stampOf(c.deadline(ttl)), old.weight)
 		c.publish(s, old, n)
 	}
 	c.mu.Unlock()
@@ -568,7 +575,7 @@ func (c *core[K, V]) clear() {
 		return true
 	})
 	c.index.reset()
-	c.addSize(-c.size.Load())
+	c.size.Store(0)
 	c.policy.reset()
 	clear(c.expiry)
 	c.expiry = c.expiry[:0]
@@ -603,7 +610,7 @@ func (c *core[K, V]) snapshot() []evicted[K, V] {
 // for OnEvict. c.mu must be held.
 func (c *core[K, V]) remove(n *node[K, V], reason Reason, ev *[]evicted[K, V]) {
 	c.index.remove(n)
-	c.addSize(-1)
+	c.size.Add(-1)
 	c.policy.remove(n)
 	n.removed = true
 	if n.heapIndex >= 0 {
@@ -611,9 +618,6 @@ func (c *core[K, V]) remove(n *node[K, V], reason Reason, ev *[]evicted[K, V]) {
 	}
 	c.report(n.key, n.value, reason, ev)
 }
-
-// addSize adds d to the entry count. c.mu must be held.
-func (c *core[K, V]) addSize(d int64) { c.size.Add(d) }
 
 // removeExpired removes an expired node. c.mu must be held.
 func (c *core[K, V]) removeExpired(n *node[K, V], ev *[]evicted[K, V]) {

@@ -45,10 +45,11 @@
 // small steps, as ARC's split does: a miss on a key the window evicted a
 // moment ago grows it, a miss on a key the main region evicted a moment
 // ago shrinks it. It grows on recency-skewed workloads and shrinks on
-// frequency-skewed (Zipf) ones. On ARC P3, LIRS LOOP and Zipf traces the
-// hit ratio is on a par with or above theine, otter, LRU and 2Q at most
-// sizes (see hitratio_test.go). An
-// entry heavier than MaxWeight is never stored ([ReasonRejected]).
+// frequency-skewed (Zipf) ones. On Zipf and LIRS LOOP traces the hit ratio
+// is on a par with or above theine, otter, LRU and 2Q; on ARC P3 too,
+// except at 200k to 500k entries, where LRU or 2Q keep more (see
+// hitratio_test.go and docs/benchmarks.md). An entry heavier than
+// MaxWeight is never stored ([ReasonRejected]).
 //
 // # Expiry
 //
@@ -76,8 +77,8 @@
 // change is one atomic word: a value that is a pointer, map, channel or
 // 8-byte number, written by Set or Update to an entry without expiry and
 // with an unchanged weight. Any other write of an existing key (other
-// value types, an expiry, Touch) allocates a new entry of about 100 bytes
-// that replaces the old one. A Get of a hit allocates nothing.
+// value types, an expiry, Touch) allocates a new entry that replaces the
+// old one (64 bytes with word-sized keys and values). A Get of a hit allocates nothing.
 //
 // # Caveats
 //

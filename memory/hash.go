@@ -18,7 +18,7 @@ import (
 // the slot), so the integer mix must spread every input bit over the whole
 // word; splitmix64's finalizer does.
 func hasher[K comparable](seed maphash.Seed) func(K) uint64 {
-	s := maphash.Comparable(seed, uint64(0x9e3779b97f4a7c15)) // a per-cache integer seed
+	s := intSeed(seed)
 	t := reflect.TypeFor[K]()
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -50,8 +50,8 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-// mapSeed returns a new random seed (a seam for tests).
-func mapSeed() maphash.Seed { return maphash.MakeSeed() }
+// intSeed is the per-cache seed integer keys are mixed with.
+func intSeed(seed maphash.Seed) uint64 { return maphash.Comparable(seed, uint64(0x9e3779b97f4a7c15)) }
 
 // keyHasher hashes keys: 8-byte integer keys inline, without the indirect
 // call to fn.
@@ -68,7 +68,7 @@ func newKeyHasher[K comparable](seed maphash.Seed) keyHasher[K] {
 	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
 		word = t.Size() == 8
 	}
-	return keyHasher[K]{fn: hasher[K](seed), word: word, seed: maphash.Comparable(seed, uint64(0x9e3779b97f4a7c15))}
+	return keyHasher[K]{fn: hasher[K](seed), word: word, seed: intSeed(seed)}
 }
 
 // hash returns the key's hash, never 0 (0 marks a never-used index slot).

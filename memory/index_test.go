@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"hash/maphash"
 	"strings"
 	"testing"
 	"time"
@@ -102,7 +103,7 @@ func TestHasher(t *testing.T) {
 			seen[h] = true
 		}
 	}
-	var seed = mapSeed()
+	seed := maphash.MakeSeed()
 	hi, h8, hm, hs, hp := hasher[int](seed), hasher[uint8](seed), hasher[myInt](seed), hasher[string](seed), hasher[[2]int](seed)
 	var a, b, c, d, e []uint64
 	for i := range 256 {
@@ -194,4 +195,14 @@ func TestNodeSize(t *testing.T) {
 	if n := unsafe.Sizeof(node[int, int]{}); n > 64 {
 		t.Errorf("node[int, int] is %d bytes, want at most 64", n)
 	}
+}
+
+// len returns the number of nodes, for the tests' consistency checks.
+// Writers only.
+func (x *index[K, V]) len() int {
+	n := 0
+	for i := range x.shards {
+		n += x.shards[i].live
+	}
+	return n
 }
