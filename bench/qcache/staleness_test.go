@@ -119,15 +119,7 @@ func TestStaleness(t *testing.T) {
 	t.Run("sync/redis-restart", func(t *testing.T) {
 		e := staleSchema(t, dsn)
 		proc := testserver.StartRedis(t)
-		ctx := context.Background()
-		newStore := func() cachekit.Store {
-			s, err := redis.New(ctx, redis.Options{Addrs: []string{proc.Addr}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		}
+		newStore := func() cachekit.Store { return openRedis(t, proc.Addr) }
 		var cacheErrs atomic.Int64
 		onError := func(error) { cacheErrs.Add(1) }
 		db1, _ := staleDB(t, e, newStore(), onError)
@@ -160,11 +152,8 @@ func TestStaleness(t *testing.T) {
 		proc := testserver.StartRedis(t)
 		ctx := context.Background()
 		newStore := func() cachekit.Store {
-			l2, err := redis.New(ctx, redis.Options{Addrs: []string{proc.Addr}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := tiered.New(ctx, l2, tiered.Options{L1Size: 64 << 20, L1TTL: time.Minute, MaxStale: tieredMaxStale})
+			s, err := tiered.New(ctx, openRedis(t, proc.Addr), tiered.Options{
+				L1Size: 64 << 20, L1TTL: time.Minute, MaxStale: tieredMaxStale, KeepL2Open: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,6 +224,17 @@ func TestStaleness(t *testing.T) {
 		res := runCDC(t, dsn, c, false, nil)
 		res.window(t)
 	})
+}
+
+// openRedis opens a redis store on addr, closed when t ends.
+func openRedis(t *testing.T, addr string) *redis.Store {
+	t.Helper()
+	s, err := redis.New(context.Background(), redis.Options{Addrs: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // tieredMaxStale is the staleness bound of the tiered modes' stores (the
