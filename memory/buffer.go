@@ -12,7 +12,9 @@ import (
 // on its own goroutine. When the lock is busy the ring wraps and the oldest records
 // are lost: the policy sees a sample of the reads, which is what a
 // frequency sketch needs, while writes (insert, replace, delete) are never
-// buffered and apply to the policy synchronously.
+// buffered and apply to the policy synchronously. (A lock-free Set, which
+// only swaps a value, records its use here like a hit.) Records of the
+// hottest keys are also dropped when drained: see policy.read.
 //
 // Every write also drains the stripes that hold records, while it holds
 // c.mu, before its own policy event: records do not wait long when reads
@@ -90,7 +92,7 @@ func (c *core[K, V]) drain(st *stripe[K, V]) {
 		// (applied out of order) or a newer record overwrites it (lost).
 		n := st.slots[i%stripeLen].Swap(nil)
 		if n != nil && !n.removed {
-			c.policy.access(n)
+			c.policy.read(n, int(c.size.Load()))
 		}
 	}
 }

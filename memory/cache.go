@@ -35,7 +35,9 @@ type Cache[K comparable, V any] struct {
 // Delete, Clear, an eviction, an expiry) holds mu, the one writer lock,
 // while it updates the index, the policy and the expiry heap together, so
 // that the three always agree and Len never exceeds the bound once a write
-// returns. A write never mutates a published node's key, expiry or
+// returns. The exception is a Set that only swaps a new one-word value
+// into an entry (value.go, setFast): it changes none of the three, and
+// records its use like a Get. A write never mutates a published node's key, expiry or
 // weight, nor its value unless the value is one word written atomically
 // (value.go): it publishes a new node in the same slot and hands the old
 // one's place to the policy (policy_replace.go).
@@ -67,6 +69,7 @@ type core[K comparable, V any] struct {
 	expiring bool             // an expiry goroutine is running
 	stop     chan struct{}    // closed to stop that goroutine
 	size     atomic.Int64     // entries in the index; written under mu, read by Len
+	loading  atomic.Int32     // len(loads), for the lock-free setters; written under mu
 
 	wg      sync.WaitGroup // expiry goroutines; Add under mu while !closed
 	callers sync.WaitGroup // GetOrLoad calls in progress; Add under mu while !closed
@@ -371,6 +374,9 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 		}
 		return false
 	}
+	if ttl == 0 && !onlyIfAbsent && c.weigher == nil && c.vkind != valueOther && c.setFast(key, value) {
+		return true
+	}
 	var ev []evicted[K, V]
 	expires := c.deadline(ttl)
 	// The node is made before taking the lock, so that allocation (and the
@@ -428,8 +434,8 @@ func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V],
 		return false
 	}
 	if old != nil && c.inPlace(old, w, expires.IsZero()) {
-		c.report(key, old.value, ReasonReplaced, ev)
-		c.storeValue(old, value)
+		// A swap, not a store: lock-free setters may swap too.
+		c.report(key, c.swapValue(old, value), ReasonReplaced, ev)
 		c.policy.access(old) // a write is a use
 		return true          // same weight: the bound holds
 	}
@@ -438,6 +444,7 @@ func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V],
 	}
 	n.weight = w // not published yet
 	if old != nil {
+		seal(old) // before reading its value
 		c.report(key, old.value, ReasonReplaced, ev)
 		c.publish(s, old, n)
 		c.policy.access(n)
@@ -459,6 +466,7 @@ func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V],
 // old's place in slot s, in the policy and in the expiry heap. c.mu must
 // be held.
 func (c *core[K, V]) publish(s *indexSlot[K, V], old, n *node[K, V]) {
+	seal(old) // the caller sealed it before copying its value
 	old.removed = true
 	c.policy.replace(old, n) // before the Store: it writes n.weight
 	s.node.Store(n)
@@ -494,13 +502,16 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 		c.notify(ev)
 		return zero, cachekit.ErrMiss
 	}
+	hold(old) // no lock-free Set between reading the value and replacing it
 	v, err := fn(old.value)
 	if err != nil {
+		old.state.Store(nodeFree)
 		c.mu.Unlock()
 		return zero, err
 	}
 	w := c.weigh(key, v)
 	if uint64(w) > c.policy.max {
+		old.state.Store(nodeFree)
 		c.mu.Unlock()
 		return zero, fmt.Errorf("memory: update: weight %d exceeds MaxWeight %d: %w", w, c.policy.max, cachekit.ErrTooLarge)
 	}
@@ -508,7 +519,9 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 	n := old
 	if c.vkind != valueOther && w == old.weight {
 		c.storeValue(old, v) // the expiry stays: in place
+		old.state.Store(nodeFree)
 	} else {
+		old.state.Store(nodeDead)
 		n = old.with(v, old.expires, w)
 		c.publish(s, old, n)
 	}
@@ -532,6 +545,7 @@ func (c *core[K, V]) touch(key K, ttl time.Duration) bool {
 		old = nil
 	}
 	if old != nil {
+		seal(old) // before copying its value
 		n := old.with(old.value, c.stampOf(c.deadline(ttl)), old.weight)
 		c.publish(s, old, n)
 	}
@@ -550,9 +564,18 @@ func (c *core[K, V]) delete(key K, match func(V) bool) bool {
 	switch {
 	case n != nil && !c.live(n):
 		c.removeExpired(n, &ev)
-	case n != nil && (match == nil || match(n.value)):
+	case n != nil && match == nil:
 		c.remove(n, ReasonDeleted, &ev)
 		removed = true
+	case n != nil:
+		hold(n) // no lock-free Set between the match and the removal
+		if match(n.value) {
+			n.state.Store(nodeDead)
+			c.remove(n, ReasonDeleted, &ev)
+			removed = true
+		} else {
+			n.state.Store(nodeFree)
+		}
 	}
 	if match == nil || removed {
 		c.invalidateLoad(key)
@@ -568,6 +591,7 @@ func (c *core[K, V]) clear() {
 	// Every node is marked removed so that records still in the read
 	// buffers are ignored when drained.
 	c.index.all(func(n *node[K, V]) bool {
+		seal(n)
 		n.removed = true
 		if c.onEvict != nil {
 			old = append(old, n)
@@ -583,6 +607,7 @@ func (c *core[K, V]) clear() {
 		c.group.Forget(k)
 	}
 	clear(c.loads)
+	c.loading.Store(0)
 	c.mu.Unlock()
 	for _, n := range old {
 		c.onEvict(n.key, n.value, ReasonCleared)
@@ -609,6 +634,7 @@ func (c *core[K, V]) snapshot() []evicted[K, V] {
 // remove takes n out of the index, the policy and the heap, and queues it
 // for OnEvict. c.mu must be held.
 func (c *core[K, V]) remove(n *node[K, V], reason Reason, ev *[]evicted[K, V]) {
+	seal(n)
 	c.index.remove(n)
 	c.size.Add(-1)
 	c.policy.remove(n)

@@ -15,13 +15,13 @@ func (h expiryHeap[K, V]) Less(i, j int) bool { return h[i].expires < h[j].expir
 
 func (h expiryHeap[K, V]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = i
-	h[j].heapIndex = j
+	h[i].heapIndex = int32(i)
+	h[j].heapIndex = int32(j)
 }
 
 func (h *expiryHeap[K, V]) Push(x any) {
 	n := x.(*node[K, V])
-	n.heapIndex = len(*h)
+	n.heapIndex = int32(len(*h))
 	*h = append(*h, n)
 }
 
@@ -36,7 +36,7 @@ func (h *expiryHeap[K, V]) Pop() any {
 
 // remove takes n out of the heap.
 func (h *expiryHeap[K, V]) remove(n *node[K, V]) {
-	heap.Remove(h, n.heapIndex)
+	heap.Remove(h, int(n.heapIndex))
 }
 
 // trackExpiry keeps the heap in step with n's deadline (zero: none), which
@@ -49,7 +49,7 @@ func (c *core[K, V]) trackExpiry(n *node[K, V]) {
 			c.expiry.remove(n)
 		}
 	case n.heapIndex >= 0:
-		heap.Fix(&c.expiry, n.heapIndex)
+		heap.Fix(&c.expiry, int(n.heapIndex))
 	default:
 		heap.Push(&c.expiry, n)
 		c.startExpiry()

@@ -72,7 +72,7 @@ func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Conte
 	c.mu.Lock()
 	if _, n := c.index.find(c.hashOf(key), key); n != nil && c.live(n) {
 		// Filled between the caller's miss and this load starting.
-		v = n.value
+		v = c.valueOf(n)
 		c.mu.Unlock()
 		return v, nil
 	}
@@ -82,6 +82,7 @@ func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Conte
 	c.loadSeq++
 	ticket := c.loadSeq
 	c.loads[key] = ticket
+	c.loading.Store(int32(len(c.loads)))
 	c.mu.Unlock()
 	if c.stats {
 		c.loadCount.Add(1)
@@ -96,6 +97,7 @@ func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Conte
 		c.mu.Lock()
 		if c.loads[key] == ticket {
 			delete(c.loads, key)
+			c.loading.Store(int32(len(c.loads)))
 		}
 		c.mu.Unlock()
 		if c.stats {
@@ -112,6 +114,7 @@ func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Conte
 	c.mu.Lock()
 	if c.loads[key] == ticket {
 		delete(c.loads, key)
+		c.loading.Store(int32(len(c.loads)))
 		c.setLocked(key, v, c.deadline(c.ttl), nil, false, &ev)
 	}
 	c.mu.Unlock()
@@ -127,6 +130,7 @@ func (c *core[K, V]) invalidateLoad(key K) {
 	}
 	if _, ok := c.loads[key]; ok {
 		delete(c.loads, key)
+		c.loading.Store(int32(len(c.loads)))
 		c.group.Forget(key)
 	}
 }

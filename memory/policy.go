@@ -2,6 +2,7 @@ package memory
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 )
 
 // This file holds the adaptive W-TinyLFU eviction policy. New entries enter
@@ -42,12 +43,15 @@ type node[K comparable, V any] struct {
 	hash    uint64 // maphash of key, for the sketch
 
 	prev, next *node[K, V] // neighbours in the node's queue list
-	heapIndex  int         // position in the expiry heap, -1 when absent
+	heapIndex  int32       // position in the expiry heap, -1 when absent (int32 keeps the node at 64 bytes)
 	weight     uint32
-	queue      queue
 
-	// Cache state, outside the policy (cache.go, buffer.go).
+	// Cache state, outside the policy (cache.go, buffer.go, value.go).
+	state   atomic.Uint32 // nodeFree, nodeHeld or nodeDead: see value.go
+	queue   queue
 	removed bool // left the cache or was replaced; guarded by the cache's mu
+
+	seen uint16 // the policy's readEpoch when a read hit on n was last applied
 }
 
 // nodeList is a doubly linked list of nodes: head is the most recently used,
@@ -116,6 +120,11 @@ const (
 	admitFloor  = 6
 	admitVictim = 15
 	admitRandom = 128
+
+	// A read epoch lasts entries >> readEpochShift read hits, at least
+	// readEpochMin.
+	readEpochShift = 3
+	readEpochMin   = 64
 )
 
 // policy is the adaptive W-TinyLFU state of a cache.
@@ -135,6 +144,12 @@ type policy[K comparable, V any] struct {
 	// victims main evicted and the entries it lost to a growing window
 	// (see adaptOnMiss).
 	ghostWindow, ghostMain ghost
+
+	// readEpoch numbers the current run of readEpochLen read hits (see
+	// read); reads counts the hits of this run so far.
+	readEpoch    uint16
+	reads        int
+	readEpochLen int
 }
 
 func newPolicy[K comparable, V any](capacity uint64) policy[K, V] {
@@ -214,6 +229,25 @@ func (p *policy[K, V]) access(n *node[K, V]) {
 		p.protected.pushFront(n)
 		p.demote()
 	}
+}
+
+// read applies a read hit on n (from the read buffers): like access, except
+// that a node already read in the current epoch is left alone. An epoch is
+// a run of readEpochLen read hits, a fraction of the cache's entries, so a
+// key read more than once per epoch is among the hottest: its sketch
+// counters saturate anyway and it stays near the head of its list, while
+// skipping it spares the drain a sketch line and three nodes' lines.
+func (p *policy[K, V]) read(n *node[K, V], entries int) {
+	if p.reads++; p.reads >= p.readEpochLen {
+		p.reads = 0
+		p.readEpoch++
+		p.readEpochLen = max(entries>>readEpochShift, readEpochMin)
+	}
+	if n.seen == p.readEpoch {
+		return
+	}
+	n.seen = p.readEpoch
+	p.access(n)
 }
 
 // demote moves the protected segment's least recent nodes to probation

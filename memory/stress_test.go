@@ -195,3 +195,54 @@ func checkConsistent[K comparable, V any](t *testing.T, c *core[K, V]) {
 		t.Errorf("index holds %d nodes (counted %d), policy %d, size %d", len(inIndex), c.index.len(), linked, size)
 	}
 }
+
+// TestLockFreeSetRaces races lock-free Sets (setFast: one-word values, no
+// expiry) against the locked writers that copy or rewrite the same nodes
+// (Touch publishes a copy, Update rewrites the value): every Set must be visible to its setter's next
+// Get, since none of the other writers changes a value or removes a key.
+func TestLockFreeSetRaces(t *testing.T) {
+	t.Parallel()
+	const (
+		keys    = 8
+		setters = 4
+		rounds  = 20000
+	)
+	c := newCache(t, Options[int, *int]{MaxEntries: 1000})
+	var stop atomic.Bool
+	var others sync.WaitGroup
+	for w := range 2 {
+		others.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 3))
+			for !stop.Load() {
+				k := r.IntN(keys * setters)
+				if r.IntN(2) == 0 {
+					// The entry gets an expiry: the next Set of k takes the
+					// locked way (it drops the expiry: a new node).
+					c.Touch(k, time.Hour)
+				} else {
+					c.Update(k, func(old *int) (*int, error) { return old, nil })
+				}
+			}
+		})
+	}
+	var setWG sync.WaitGroup
+	for w := range setters {
+		setWG.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 4))
+			for i := range rounds {
+				k := w*keys + r.IntN(keys) // each setter owns its keys
+				v := new(int)
+				*v = i
+				c.Set(k, v)
+				if got, ok := c.Get(k); !ok || got != v {
+					t.Errorf("setter %d: Get(%d) after Set(%p) = %p, %v", w, k, v, got, ok)
+					return
+				}
+			}
+		})
+	}
+	setWG.Wait()
+	stop.Store(true)
+	others.Wait()
+	checkConsistent(t, c.c)
+}

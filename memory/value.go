@@ -2,6 +2,7 @@ package memory
 
 import (
 	"reflect"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 )
@@ -16,6 +17,46 @@ import (
 // the index store and the policy relink of a replacement; they apply only
 // when the expiry and the weight stay the same (those fields are read
 // without atomics).
+//
+// A Set that replaces a one-word value of an entry without expiry, in a
+// cache without weigher or default TTL, takes no lock at all (setFast):
+// it claims the node (node.state, free → held), swaps the value in and
+// frees the node. Every writer that would lose such a store takes the node
+// out of the setters' reach first, under c.mu: one that copies the node
+// (publish) or removes it seals it (→ dead, waiting while a setter holds
+// it), and one that reads and rewrites the value (Update, a compare-delete)
+// holds it meanwhile. A setter that finds the node dead, or held, goes
+// the locked way and finds the node's successor, if any. Without the
+// claim, a Touch could copy the value, a lock-free Set store a new one into
+// the old node and return, and the Touch publish the copy: the Set lost.
+
+// Node states (node.state).
+const (
+	nodeFree uint32 = iota // published and writable in place
+	nodeHeld               // one writer is reading or replacing its value
+	nodeDead               // removed or replaced: never written again
+)
+
+// hold claims n for a read-modify-write of its value, waiting while a
+// lock-free setter holds it. n must be live (not dead); c.mu must be held,
+// so the only other holders are lock-free setters, which hold a node for
+// a few instructions.
+func hold[K comparable, V any](n *node[K, V]) {
+	for !n.state.CompareAndSwap(nodeFree, nodeHeld) {
+		runtime.Gosched()
+	}
+}
+
+// seal marks n dead, so that no lock-free setter writes it again: n is
+// about to be removed or replaced by a copy of its current value. c.mu
+// must be held.
+func seal[K comparable, V any](n *node[K, V]) {
+	if n.state.Load() == nodeDead {
+		return
+	}
+	hold(n)
+	n.state.Store(nodeDead)
+}
 
 // valueKind tells how a value of type V can be stored in place.
 type valueKind uint8
@@ -65,6 +106,48 @@ func (c *core[K, V]) storeValue(n *node[K, V], v V) {
 	default:
 		panic("memory: storeValue of a value that is not one word")
 	}
+}
+
+// swapValue replaces n's value in place and returns the previous one. c.vkind
+// must not be valueOther. Either c.mu is held or n is held (lock-free
+// setter).
+func (c *core[K, V]) swapValue(n *node[K, V], v V) V {
+	switch c.vkind {
+	case valuePointer:
+		p := atomic.SwapPointer((*unsafe.Pointer)(unsafe.Pointer(&n.value)), *(*unsafe.Pointer)(unsafe.Pointer(&v)))
+		return *(*V)(unsafe.Pointer(&p))
+	case valueWord:
+		x := atomic.SwapUint64((*uint64)(unsafe.Pointer(&n.value)), *(*uint64)(unsafe.Pointer(&v)))
+		return *(*V)(unsafe.Pointer(&x))
+	}
+	panic("memory: swapValue of a value that is not one word")
+}
+
+// setFast replaces the value of key's live entry without taking c.mu, when
+// it can (see the top of this file): a one-word value, no weigher, no
+// expiry on the entry nor by default, and no GetOrLoad in progress. It
+// reports whether it did; the caller takes the locked way otherwise.
+func (c *core[K, V]) setFast(key K, value V) bool {
+	n := c.index.get(c.hashOf(key), key)
+	if n == nil || n.expires != 0 || !n.state.CompareAndSwap(nodeFree, nodeHeld) {
+		return false
+	}
+	// Held: n is live and stays so until released. A GetOrLoad load
+	// registered after this check reads its source after this Set began,
+	// so its result replacing this value later is the right order; one
+	// registered before must see this write (invalidateLoad), which only
+	// the locked way does.
+	if c.loading.Load() != 0 {
+		n.state.Store(nodeFree)
+		return false
+	}
+	old := c.swapValue(n, value)
+	n.state.Store(nodeFree)
+	c.record(n) // a write is a use
+	if c.onEvict != nil {
+		c.onEvict(key, old, ReasonReplaced)
+	}
+	return true
 }
 
 // inPlace reports whether old can take value v in place: one-word values,
