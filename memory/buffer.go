@@ -85,15 +85,22 @@ func (c *core[K, V]) drain(st *stripe[K, V]) {
 		from = head - stripeLen // the older records were overwritten
 	}
 	st.tail = head
+	var batch [stripeLen]*node[K, V]
+	k := 0
 	for i := from + 1; i != head+1; i++ {
 		// A record is published by its slot store after the head increment:
 		// a nil slot is a record still being written. When its store lands
 		// it waits in the slot until a later drain passes that position
 		// (applied out of order) or a newer record overwrites it (lost).
-		n := st.slots[i%stripeLen].Swap(nil)
-		if n != nil && !n.removed {
-			c.policy.read(n, int(c.size.Load()))
+		if n := st.slots[i%stripeLen].Swap(nil); n != nil && !n.removed {
+			batch[k] = n
+			k++
 		}
+	}
+	c.policy.touchLines(batch[:k])
+	entries := int(c.size.Load())
+	for _, n := range batch[:k] {
+		c.policy.read(n, entries)
 	}
 }
 

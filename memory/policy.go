@@ -150,6 +150,8 @@ type policy[K comparable, V any] struct {
 	readEpoch    uint16
 	reads        int
 	readEpochLen int
+
+	sink uint64 // written by touchLines, so that its loads are kept
 }
 
 func newPolicy[K comparable, V any](capacity uint64) policy[K, V] {
@@ -248,6 +250,26 @@ func (p *policy[K, V]) read(n *node[K, V], entries int) {
 	}
 	n.seen = p.readEpoch
 	p.access(n)
+}
+
+// touchLines loads the cache lines that read will need for nodes, with
+// loads that do not depend on one another, so that their misses overlap
+// instead of coming one after the other (Go has no prefetch instruction).
+func (p *policy[K, V]) touchLines(nodes []*node[K, V]) {
+	var sink uint64
+	for _, n := range nodes {
+		if n.seen == p.readEpoch {
+			continue
+		}
+		sink += p.sketch.peek(n.hash)
+		if n.prev != nil {
+			sink += uint64(n.prev.queue)
+		}
+		if n.next != nil {
+			sink += uint64(n.next.queue)
+		}
+	}
+	p.sink = sink
 }
 
 // demote moves the protected segment's least recent nodes to probation

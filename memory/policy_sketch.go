@@ -129,6 +129,12 @@ func (s *sketch) frequency(h uint64) uint64 {
 	return f
 }
 
+// peek loads the first word of h's block.
+func (s *sketch) peek(h uint64) uint64 {
+	b, _ := s.block(h)
+	return s.table[b]
+}
+
 // halve divides every counter by two.
 func (s *sketch) halve() {
 	odd := 0
