@@ -31,6 +31,13 @@ import (
 // stripeLen is the number of records per stripe; a power of two.
 const stripeLen = 16
 
+// A read epoch (see read) lasts entries >> readEpochShift applied hits, at
+// least readEpochMin.
+const (
+	readEpochShift = 3
+	readEpochMin   = 64
+)
+
 // stripe is one lossy ring. head is alone on its cache line: every record
 // increments it.
 type stripe[K comparable, V any] struct {
@@ -66,6 +73,9 @@ func (b *readBuffer[K, V]) mine() *stripe[K, V] {
 // record notes a hit on n, draining n's stripe when it is full and the
 // policy's lock is free. It takes no lock otherwise and does not allocate.
 func (c *core[K, V]) record(n *node[K, V]) {
+	if n.state.Load()>>epochShift == c.readEpoch.Load() {
+		return // recorded in this epoch already
+	}
 	st := c.reads.mine()
 	i := st.head.Add(1)
 	st.slots[i%stripeLen].Store(n) // overwrites (loses) an undrained record
@@ -98,10 +108,38 @@ func (c *core[K, V]) drain(st *stripe[K, V]) {
 		}
 	}
 	c.policy.touchLines(batch[:k])
-	entries := int(c.size.Load())
 	for _, n := range batch[:k] {
-		c.policy.read(n, entries)
+		c.read(n)
 	}
+}
+
+// read applies a recorded read hit on n to the policy, unless a hit on n
+// was applied in the current read epoch already. An epoch is a run of
+// applied hits, a fraction of the cache's entries: a key read more than
+// once per epoch is among the hottest, its sketch counters saturate anyway
+// and it stays near the head of its list, while skipping its hits spares
+// the drain a sketch line and three nodes' lines, and (once record sees
+// the node's epoch) the read buffer a record. c.mu must be held.
+func (c *core[K, V]) read(n *node[K, V]) {
+	e := c.readEpoch.Load()
+	if c.epochReads++; c.epochReads >= c.epochLen {
+		if e++; e >= 1<<(32-epochShift) {
+			e = 1 // 0 is a new node's epoch: never current
+		}
+		c.readEpoch.Store(e)
+		c.epochReads = 0
+		c.epochLen = max(int(c.size.Load())>>readEpochShift, readEpochMin)
+	}
+	for {
+		s := n.state.Load()
+		if s>>epochShift == e {
+			return
+		}
+		if n.state.CompareAndSwap(s, s&stateMask|e<<epochShift) {
+			break
+		}
+	}
+	c.policy.access(n)
 }
 
 // drainAll drains every stripe that holds records, so that a write's

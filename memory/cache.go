@@ -56,20 +56,24 @@ type core[K comparable, V any] struct {
 
 	index index[K, V]      // read lock-free; written under mu
 	reads readBuffer[K, V] // hits waiting for the policy; drained under mu
+	// readEpoch is the current read epoch (buffer.go read); written under
+	// mu, once per epoch.
+	readEpoch atomic.Uint32
 
 	// mu protects the index's writes, every field below up to size, and
 	// the policy fields of every node (prev, next, queue, heapIndex,
 	// removed).
-	mu       sync.Mutex
-	policy   policy[K, V]     // eviction lists and frequency sketch
-	expiry   expiryHeap[K, V] // entries with an expiry, soonest first
-	loads    map[K]uint64     // ticket of each GetOrLoad load in progress
-	loadSeq  uint64           // last ticket handed out
-	closed   bool             // Close was called
-	expiring bool             // an expiry goroutine is running
-	stop     chan struct{}    // closed to stop that goroutine
-	size     atomic.Int64     // entries in the index; written under mu, read by Len
-	loading  atomic.Int32     // len(loads), for the lock-free setters; written under mu
+	mu                   sync.Mutex
+	policy               policy[K, V]     // eviction lists and frequency sketch
+	expiry               expiryHeap[K, V] // entries with an expiry, soonest first
+	loads                map[K]uint64     // ticket of each GetOrLoad load in progress
+	loadSeq              uint64           // last ticket handed out
+	closed               bool             // Close was called
+	expiring             bool             // an expiry goroutine is running
+	stop                 chan struct{}    // closed to stop that goroutine
+	size                 atomic.Int64     // entries in the index; written under mu, read by Len
+	loading              atomic.Int32     // len(loads), for the lock-free setters; written under mu
+	epochReads, epochLen int              // hits applied in this read epoch, and its length
 
 	wg      sync.WaitGroup // expiry goroutines; Add under mu while !closed
 	callers sync.WaitGroup // GetOrLoad calls in progress; Add under mu while !closed
@@ -112,6 +116,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 		policy:      newPolicy[K, V](capacity),
 	}
 	c.reads = newReadBuffer[K, V](len(c.index.shards))
+	c.readEpoch.Store(1) // 0 is a new node's epoch: never current
 	pub := &Cache[K, V]{c: c}
 	// Safety net: a Cache dropped without Close still stops its goroutine.
 	runtime.AddCleanup(pub, func(c *core[K, V]) { c.shutdown() }, c)
@@ -505,13 +510,13 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 	hold(old) // no lock-free Set between reading the value and replacing it
 	v, err := fn(old.value)
 	if err != nil {
-		old.state.Store(nodeFree)
+		release(old)
 		c.mu.Unlock()
 		return zero, err
 	}
 	w := c.weigh(key, v)
 	if uint64(w) > c.policy.max {
-		old.state.Store(nodeFree)
+		release(old)
 		c.mu.Unlock()
 		return zero, fmt.Errorf("memory: update: weight %d exceeds MaxWeight %d: %w", w, c.policy.max, cachekit.ErrTooLarge)
 	}
@@ -519,9 +524,9 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 	n := old
 	if c.vkind != valueOther && w == old.weight {
 		c.storeValue(old, v) // the expiry stays: in place
-		old.state.Store(nodeFree)
+		release(old)
 	} else {
-		old.state.Store(nodeDead)
+		kill(old)
 		n = old.with(v, old.expires, w)
 		c.publish(s, old, n)
 	}
@@ -570,11 +575,11 @@ func (c *core[K, V]) delete(key K, match func(V) bool) bool {
 	case n != nil:
 		hold(n) // no lock-free Set between the match and the removal
 		if match(n.value) {
-			n.state.Store(nodeDead)
+			kill(n)
 			c.remove(n, ReasonDeleted, &ev)
 			removed = true
 		} else {
-			n.state.Store(nodeFree)
+			release(n)
 		}
 	}
 	if match == nil || removed {

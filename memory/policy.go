@@ -47,11 +47,9 @@ type node[K comparable, V any] struct {
 	weight     uint32
 
 	// Cache state, outside the policy (cache.go, buffer.go, value.go).
-	state   atomic.Uint32 // nodeFree, nodeHeld or nodeDead: see value.go
+	state   atomic.Uint32 // nodeFree, nodeHeld or nodeDead, and the read epoch: see value.go
 	queue   queue
 	removed bool // left the cache or was replaced; guarded by the cache's mu
-
-	seen uint16 // the policy's readEpoch when a read hit on n was last applied
 }
 
 // nodeList is a doubly linked list of nodes: head is the most recently used,
@@ -120,11 +118,6 @@ const (
 	admitFloor  = 6
 	admitVictim = 15
 	admitRandom = 128
-
-	// A read epoch lasts entries >> readEpochShift read hits, at least
-	// readEpochMin.
-	readEpochShift = 3
-	readEpochMin   = 64
 )
 
 // policy is the adaptive W-TinyLFU state of a cache.
@@ -144,12 +137,6 @@ type policy[K comparable, V any] struct {
 	// victims main evicted and the entries it lost to a growing window
 	// (see adaptOnMiss).
 	ghostWindow, ghostMain ghost
-
-	// readEpoch numbers the current run of readEpochLen read hits (see
-	// read); reads counts the hits of this run so far.
-	readEpoch    uint16
-	reads        int
-	readEpochLen int
 
 	sink uint64 // written by touchLines, so that its loads are kept
 }
@@ -233,34 +220,12 @@ func (p *policy[K, V]) access(n *node[K, V]) {
 	}
 }
 
-// read applies a read hit on n (from the read buffers): like access, except
-// that a node already read in the current epoch is left alone. An epoch is
-// a run of readEpochLen read hits, a fraction of the cache's entries, so a
-// key read more than once per epoch is among the hottest: its sketch
-// counters saturate anyway and it stays near the head of its list, while
-// skipping it spares the drain a sketch line and three nodes' lines.
-func (p *policy[K, V]) read(n *node[K, V], entries int) {
-	if p.reads++; p.reads >= p.readEpochLen {
-		p.reads = 0
-		p.readEpoch++
-		p.readEpochLen = max(entries>>readEpochShift, readEpochMin)
-	}
-	if n.seen == p.readEpoch {
-		return
-	}
-	n.seen = p.readEpoch
-	p.access(n)
-}
-
 // touchLines loads the cache lines that read will need for nodes, with
 // loads that do not depend on one another, so that their misses overlap
 // instead of coming one after the other (Go has no prefetch instruction).
 func (p *policy[K, V]) touchLines(nodes []*node[K, V]) {
 	var sink uint64
 	for _, n := range nodes {
-		if n.seen == p.readEpoch {
-			continue
-		}
 		sink += p.sketch.peek(n.hash)
 		if n.prev != nil {
 			sink += uint64(n.prev.queue)

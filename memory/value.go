@@ -30,32 +30,53 @@ import (
 // claim, a Touch could copy the value, a lock-free Set store a new one into
 // the old node and return, and the Touch publish the copy: the Set lost.
 
-// Node states (node.state).
+// Node states: the low bits of node.state (stateMask). The high bits hold
+// the read epoch in which a hit on the node was last recorded (buffer.go).
 const (
 	nodeFree uint32 = iota // published and writable in place
 	nodeHeld               // one writer is reading or replacing its value
 	nodeDead               // removed or replaced: never written again
+
+	stateMask  = 3
+	epochShift = 16 // node.state >> epochShift is the node's read epoch
 )
+
+// tryHold claims n (free → held) for a write of its value, unless n is
+// held or dead.
+func tryHold[K comparable, V any](n *node[K, V]) bool {
+	s := n.state.Load()
+	return s&stateMask == nodeFree && n.state.CompareAndSwap(s, s|nodeHeld)
+}
+
+// release frees a node held by tryHold or hold.
+func release[K comparable, V any](n *node[K, V]) {
+	n.state.Add(^uint32(nodeHeld - 1)) // -nodeHeld: keeps the epoch bits
+}
 
 // hold claims n for a read-modify-write of its value, waiting while a
 // lock-free setter holds it. n must be live (not dead); c.mu must be held,
 // so the only other holders are lock-free setters, which hold a node for
 // a few instructions.
 func hold[K comparable, V any](n *node[K, V]) {
-	for !n.state.CompareAndSwap(nodeFree, nodeHeld) {
+	for !tryHold(n) {
 		runtime.Gosched()
 	}
+}
+
+// kill marks a node held by the caller dead. c.mu must be held.
+func kill[K comparable, V any](n *node[K, V]) {
+	n.state.Store(nodeDead)
 }
 
 // seal marks n dead, so that no lock-free setter writes it again: n is
 // about to be removed or replaced by a copy of its current value. c.mu
 // must be held.
 func seal[K comparable, V any](n *node[K, V]) {
-	if n.state.Load() == nodeDead {
+	if n.state.Load()&stateMask == nodeDead {
 		return
 	}
 	hold(n)
-	n.state.Store(nodeDead)
+	kill(n)
 }
 
 // valueKind tells how a value of type V can be stored in place.
@@ -129,7 +150,7 @@ func (c *core[K, V]) swapValue(n *node[K, V], v V) V {
 // reports whether it did; the caller takes the locked way otherwise.
 func (c *core[K, V]) setFast(key K, value V) bool {
 	n := c.index.get(c.hashOf(key), key)
-	if n == nil || n.expires != 0 || !n.state.CompareAndSwap(nodeFree, nodeHeld) {
+	if n == nil || n.expires != 0 || !tryHold(n) {
 		return false
 	}
 	// Held: n is live and stays so until released. A GetOrLoad load
@@ -138,11 +159,11 @@ func (c *core[K, V]) setFast(key K, value V) bool {
 	// registered before must see this write (invalidateLoad), which only
 	// the locked way does.
 	if c.loading.Load() != 0 {
-		n.state.Store(nodeFree)
+		release(n)
 		return false
 	}
 	old := c.swapValue(n, value)
-	n.state.Store(nodeFree)
+	release(n)
 	c.record(n) // a write is a use
 	if c.onEvict != nil {
 		c.onEvict(key, old, ReasonReplaced)
