@@ -19,33 +19,56 @@ import (
 // writer lock the index, the policy and the expiry heap always agree.
 //
 // The index is split into shards by the top bits of the key's hash. Each
-// shard is an open-addressing table with linear probing whose slots keep
-// the key's 64-bit hash inline next to an atomic pointer to the node, so a
-// probe reads one cache line (four slots) and a hit dereferences only the
+// shard is an open-addressing table of groups of 8 slots. A slot is an
+// atomic pointer to a node; beside the slots, each group has a control
+// word with one byte per slot: the low 7 bits of the key's hash (the tag)
+// when the slot holds a node, or ctrlEmpty (never used: ends a probe), or
+// ctrlDeleted (a tombstone: probes go on past it, an insert may reuse it).
+// A lookup loads its group's control word, compares the 8 tags at once,
+// and dereferences only the slots whose tag matches (1 in 128 false
+// matches), probing the next group only when the group has no empty
+// slot. The control words take 1 byte per slot, so they mostly stay in
+// the processor's caches; a hit then costs the slot's pointer and the
 // node, which holds the key, the value and the expiry together.
 //
-// Slot states: hash 0 means never used (ends a probe); a non-zero hash with
-// a nil node is a tombstone (a deleted entry; probes continue past it, and
-// an insert may reuse it). A hash is never 0: hashOf maps 0 to 1.
+// The number of groups is not a power of two: a table is rebuilt when its
+// used slots (live nodes and tombstones) pass 7/8 of it, at a size that
+// makes it 3/4 full of live ones: the index costs about 9 bytes / 0.8 =
+// 11 bytes per entry. (Slots of a 64-bit hash and a pointer, in
+// power-of-two tables at most 5/8 full, cost 42 bytes per entry at 100k
+// entries; a rebuild to 5/8 full instead of 3/4 costs 1 more byte per
+// entry at 1M entries and was no faster.)
 //
 // A published node is never mutated where readers look (key, expires,
 // weight; the value only by an atomic one-word store, see value.go):
-// replacing anything else publishes a new node in the same slot. A shard's
+// replacing anything else publishes a new node in the same slot. An
+// insert stores the slot's pointer before the tag, so that a reader that
+// sees the tag finds the node; a removal clears the pointer. A shard's
 // table grows or drops its tombstones by building a new table and swapping
-// the shard's pointer; readers still walking the old
-// one see a consistent, if stale, table. A reader that starts after a
-// write returned loads the new pointer, so writes are visible at once.
+// the shard's pointer; readers still walking the old one see a consistent,
+// if stale, table. A reader that starts after a write returned loads the
+// new pointer, so writes are visible at once.
 
-// indexSlot is one entry of a shard's table.
+// indexSlot is one slot of a shard's table.
 type indexSlot[K comparable, V any] struct {
-	hash atomic.Uint64              // key hash; 0: never used
 	node atomic.Pointer[node[K, V]] // nil: empty or tombstone
 }
 
+// Control bytes. A tag is 0x00–0x7f; the two markers have the top bit set.
+const (
+	ctrlEmpty   = 0x80
+	ctrlDeleted = 0xfe
+	groupSlots  = 8
+
+	lsbs = 0x0101010101010101
+	msbs = 0x8080808080808080
+)
+
 // table is the open-addressing array of a shard.
 type table[K comparable, V any] struct {
-	slots []indexSlot[K, V]
-	mask  uint64 // len(slots) - 1; the length is a power of two
+	ctrl   []atomic.Uint64 // one control word per group
+	slots  []indexSlot[K, V]
+	groups uint64
 }
 
 // shard is one independently sized table. The pointer sits alone on its
@@ -55,7 +78,7 @@ type shard[K comparable, V any] struct {
 	table atomic.Pointer[table[K, V]]
 	_     [56]byte
 	live  int // slots holding a node; guarded by the writer's lock
-	used  int // slots with a non-zero hash (live + tombstones); ditto
+	used  int // slots not empty (live + tombstones); ditto
 	_     [48]byte
 }
 
@@ -66,13 +89,12 @@ type index[K comparable, V any] struct {
 }
 
 const (
-	minTableSize = 8
-
-	// maxLoad8ths: a table is rebuilt when its live slots plus tombstones
-	// pass 5/8 of it, at a size that makes it at most half full of live
-	// ones. A miss probes until an empty slot, about 4 slots (one or two
-	// cache lines) at 5/8; at 3/4 it would be 8.5.
-	maxLoad8ths = 5
+	minGroups = 1
+	// A table is rebuilt when more than maxUsed8ths/8 of its slots are used
+	// (live or tombstones), at a size where its live slots fill
+	// rebuildLoad8ths/8 of it.
+	maxUsed8ths     = 7
+	rebuildLoad8ths = 6
 )
 
 // newIndex returns an index with about 4 shards per processor (a power of
@@ -81,13 +103,54 @@ func newIndex[K comparable, V any]() index[K, V] {
 	n := 1 << bits.Len(uint(4*runtime.GOMAXPROCS(0)-1))
 	x := index[K, V]{shards: make([]shard[K, V], n), shift: uint(64 - bits.TrailingZeros(uint(n)))}
 	for i := range x.shards {
-		x.shards[i].table.Store(newTable[K, V](minTableSize))
+		x.shards[i].table.Store(newTable[K, V](minGroups))
 	}
 	return x
 }
 
-func newTable[K comparable, V any](size int) *table[K, V] {
-	return &table[K, V]{slots: make([]indexSlot[K, V], size), mask: uint64(size - 1)}
+func newTable[K comparable, V any](groups int) *table[K, V] {
+	t := &table[K, V]{
+		ctrl:   make([]atomic.Uint64, groups),
+		slots:  make([]indexSlot[K, V], groups*groupSlots),
+		groups: uint64(groups),
+	}
+	for i := range t.ctrl {
+		t.ctrl[i].Store(ctrlEmpty * lsbs)
+	}
+	return t
+}
+
+// start returns the first group to probe for hash h: bits 7 to 38 of h
+// (the tag is bits 0–6, the shard the top bits) scaled to the group count.
+func (t *table[K, V]) start(h uint64) uint64 {
+	return (uint64(uint32(h>>7)) * t.groups) >> 32
+}
+
+// next returns the group after g, wrapping around.
+func (t *table[K, V]) next(g uint64) uint64 {
+	if g++; g == t.groups {
+		return 0
+	}
+	return g
+}
+
+// matchTag returns a word with the top bit set in the bytes of w equal to
+// tag (and, rarely, in a byte above a match: callers check the key).
+func matchTag(w, tag uint64) uint64 {
+	x := w ^ tag*lsbs
+	return (x - lsbs) &^ x & msbs
+}
+
+// matchEmpty returns a word with the top bit set in the bytes of w that are
+// ctrlEmpty (exactly).
+func matchEmpty(w uint64) uint64 {
+	return w &^ (w << 1) & msbs
+}
+
+// matchFree returns a word with the top bit set in the bytes of w that are
+// empty or tombstones.
+func matchFree(w uint64) uint64 {
+	return w & msbs
 }
 
 func (x *index[K, V]) shard(h uint64) *shard[K, V] {
@@ -95,37 +158,27 @@ func (x *index[K, V]) shard(h uint64) *shard[K, V] {
 }
 
 // get returns the node stored under key (whose hash is h), or nil. It
-// takes no lock and may run concurrently with writers. It is find's loop
-// written out again: Get delegating to find measured 10–15 ns/op slower
-// (BenchmarkZipfGet at one core, 147–155 against 162–167).
+// takes no lock and may run concurrently with writers.
 func (x *index[K, V]) get(h uint64, key K) *node[K, V] {
-	t := x.shards[h>>x.shift].table.Load()
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		switch s.hash.Load() {
-		case h:
-			if n := s.node.Load(); n != nil && n.key == key {
-				return n
-			}
-		case 0:
-			return nil
-		}
-	}
+	_, n := x.find(h, key)
+	return n
 }
 
 // find returns the slot holding key (whose hash is h) and its node, or
 // nil, nil. It takes no lock; a writer that uses the slot must hold the
 // writer's lock, so that the slot still holds the node.
 func (x *index[K, V]) find(h uint64, key K) (*indexSlot[K, V], *node[K, V]) {
-	t := x.shard(h).table.Load()
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		switch s.hash.Load() {
-		case h:
+	t := x.shards[h>>x.shift].table.Load()
+	tag := h & 0x7f
+	for g := t.start(h); ; g = t.next(g) {
+		w := t.ctrl[g].Load()
+		for m := matchTag(w, tag); m != 0; m &= m - 1 {
+			s := &t.slots[g*groupSlots+uint64(bits.TrailingZeros64(m)>>3)]
 			if n := s.node.Load(); n != nil && n.key == key {
 				return s, n
 			}
-		case 0:
+		}
+		if matchEmpty(w) != 0 {
 			return nil, nil
 		}
 	}
@@ -136,64 +189,78 @@ func (x *index[K, V]) find(h uint64, key K) (*indexSlot[K, V], *node[K, V]) {
 func (x *index[K, V]) insert(h uint64, n *node[K, V]) {
 	sh := x.shard(h)
 	t := sh.table.Load()
-	if 8*(sh.used+1) > maxLoad8ths*len(t.slots) {
+	if 8*(sh.used+1) > maxUsed8ths*len(t.slots) {
 		t = sh.rehash(t)
 	}
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		if s.node.Load() != nil {
-			continue
+	g, j := t.free(h)
+	w := t.ctrl[g].Load()
+	shift := 8 * j
+	if (w>>shift)&0xff == ctrlEmpty {
+		sh.used++
+	}
+	// The pointer before the tag: a reader that sees the tag finds n.
+	t.slots[g*groupSlots+j].node.Store(n)
+	t.ctrl[g].Store(w&^(0xff<<shift) | (h&0x7f)<<shift)
+	sh.live++
+}
+
+// free returns the group and slot of the first empty or tombstone slot on
+// h's probe sequence. The table must have one (its load is bounded).
+func (t *table[K, V]) free(h uint64) (uint64, uint64) {
+	for g := t.start(h); ; g = t.next(g) {
+		if m := matchFree(t.ctrl[g].Load()); m != 0 {
+			return g, uint64(bits.TrailingZeros64(m) >> 3)
 		}
-		// Empty or tombstone. Hash before node: a reader that sees the
-		// new hash with a nil node just probes on.
-		if s.hash.Load() == 0 {
-			sh.used++
-		}
-		s.hash.Store(h)
-		s.node.Store(n)
-		sh.live++
-		return
 	}
 }
 
-// remove deletes n from the index if it is there, leaving a tombstone.
-// Writers only.
+// remove deletes n from the index if it is there. Writers only.
 func (x *index[K, V]) remove(n *node[K, V]) {
 	h := n.hash
 	sh := x.shard(h)
 	t := sh.table.Load()
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		switch s.hash.Load() {
-		case h:
-			if s.node.Load() == n {
-				s.node.Store(nil)
-				sh.live--
-				return
+	tag := h & 0x7f
+	for g := t.start(h); ; g = t.next(g) {
+		w := t.ctrl[g].Load()
+		for m := matchTag(w, tag); m != 0; m &= m - 1 {
+			j := uint64(bits.TrailingZeros64(m) >> 3)
+			s := &t.slots[g*groupSlots+j]
+			if s.node.Load() != n {
+				continue
 			}
-		case 0:
+			s.node.Store(nil)
+			// A group with an empty slot never sent a probe on to the
+			// next group, so the slot can become empty again; otherwise
+			// probes that passed this group must still pass it.
+			mark := uint64(ctrlDeleted)
+			if matchEmpty(w) != 0 {
+				mark = ctrlEmpty
+				sh.used--
+			}
+			t.ctrl[g].Store(w&^(0xff<<(8*j)) | mark<<(8*j))
+			sh.live--
+			return
+		}
+		if matchEmpty(w) != 0 {
 			return
 		}
 	}
 }
 
-// rehash replaces the shard's table t by one sized for its live nodes (at
-// most half full), dropping the tombstones, and returns it. Writers only.
+// rehash replaces the shard's table t by one sized for its live nodes,
+// dropping the tombstones, and returns it. Writers only.
 func (sh *shard[K, V]) rehash(t *table[K, V]) *table[K, V] {
-	size := max(minTableSize, 1<<bits.Len(uint(2*(sh.live+1)-1)))
-	nt := newTable[K, V](size)
+	want := 8 * (sh.live + 1) / rebuildLoad8ths // slots
+	nt := newTable[K, V](max(minGroups, (want+groupSlots-1)/groupSlots))
 	for i := range t.slots {
 		n := t.slots[i].node.Load()
 		if n == nil {
 			continue
 		}
-		h := t.slots[i].hash.Load()
-		j := h & nt.mask
-		for nt.slots[j].hash.Load() != 0 {
-			j = (j + 1) & nt.mask
-		}
-		nt.slots[j].hash.Store(h)
-		nt.slots[j].node.Store(n)
+		g, j := nt.free(n.hash)
+		nt.slots[g*groupSlots+j].node.Store(n)
+		w := nt.ctrl[g].Load()
+		nt.ctrl[g].Store(w&^(0xff<<(8*j)) | (n.hash&0x7f)<<(8*j))
 	}
 	sh.used = sh.live
 	sh.table.Store(nt)
@@ -204,7 +271,7 @@ func (sh *shard[K, V]) rehash(t *table[K, V]) *table[K, V] {
 func (x *index[K, V]) reset() {
 	for i := range x.shards {
 		sh := &x.shards[i]
-		sh.table.Store(newTable[K, V](minTableSize))
+		sh.table.Store(newTable[K, V](minGroups))
 		sh.live, sh.used = 0, 0
 	}
 }

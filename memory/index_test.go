@@ -80,7 +80,7 @@ func FuzzIndex(f *testing.F) {
 		}
 		for i := range x.shards {
 			sh := &x.shards[i]
-			if t2 := sh.table.Load(); 8*sh.used > maxLoad8ths*len(t2.slots) || sh.live > sh.used {
+			if t2 := sh.table.Load(); 8*sh.used > maxUsed8ths*len(t2.slots) || sh.live > sh.used {
 				t.Fatalf("shard %d: live %d, used %d, %d slots", i, sh.live, sh.used, len(t2.slots))
 			}
 		}
