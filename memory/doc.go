@@ -63,22 +63,31 @@
 // # Concurrency and cost
 //
 // Get takes no lock: it probes a sharded open-addressing index with atomic
-// loads (each slot keeps the key's hash next to a pointer to the entry, so
-// a hit reads one slot cache line and the entry), checks the expiry (the
+// loads (a control byte per slot holds 7 bits of the key's hash, so a
+// lookup compares 8 slots at once and dereferences only matching ones; a
+// hit reads the slot's pointer and the entry), checks the expiry (the
 // clock is read only for entries that have one) and records the hit in a
 // lossy buffer of its goroutine that is applied to the eviction policy in
 // batches, under TryLock, by whichever reader fills it (a hit is lost only
-// when a buffer fills while the policy is busy). Every write (Set, Add,
-// Update, Touch, Delete, eviction, expiry) takes one mutex and updates the
-// index and the policy together, so it is never lost nor delayed: a Set is
-// visible to the next Get and Len is within the bound when it returns.
+// when a buffer fills while the policy is busy; a hit on an entry already
+// applied in the current read epoch, a run of entries/8 applied hits, is
+// not recorded again). Every write that adds, removes or re-times an entry
+// (Set of a new key, Add, Update, Touch, Delete, eviction, expiry) takes
+// one mutex and updates the index and the policy together, so it is never
+// lost nor delayed: a Set is visible to the next Get and Len is within the
+// bound when it returns. A Set that only replaces the one-word value of an
+// entry without expiry (below), in a cache without Weigher or default TTL,
+// takes no lock: it swaps the value in and records the use like a Get.
 //
 // Since readers take no lock, an entry is modified in place only when the
 // change is one atomic word: a value that is a pointer, map, channel or
 // 8-byte number, written by Set or Update to an entry without expiry and
 // with an unchanged weight. Any other write of an existing key (other
 // value types, an expiry, Touch) allocates a new entry that replaces the
-// old one (64 bytes with word-sized keys and values). A Get of a hit allocates nothing.
+// old one (64 bytes with word-sized keys and values). A Get of a hit
+// allocates nothing. With int keys and values, the cache holds about 93
+// bytes per entry at 1M entries: the entry, 11 for the index and 17 for
+// the frequency sketch.
 //
 // # Caveats
 //
