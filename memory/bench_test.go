@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 const (
@@ -17,7 +18,13 @@ const (
 // trace over them (each key present, so every Get hits).
 func benchCache(b *testing.B) (*Cache[int, int], []int) {
 	b.Helper()
-	c := Must(Options[int, int]{MaxEntries: benchKeys})
+	return benchCacheWith(b, Options[int, int]{MaxEntries: benchKeys})
+}
+
+// benchCacheWith is benchCache with other options.
+func benchCacheWith(b *testing.B, opts Options[int, int]) (*Cache[int, int], []int) {
+	b.Helper()
+	c := Must(opts)
 	b.Cleanup(func() { c.Close() })
 	for i := range benchKeys {
 		c.Set(i, i)
@@ -164,6 +171,26 @@ func runTrace(b *testing.B, trace []int, op func(k, i int)) {
 func BenchmarkZipfGet(b *testing.B) {
 	c, trace := benchCache(b)
 	runTrace(b, trace, func(k, _ int) { c.Get(k) })
+}
+
+// BenchmarkZipfGetTTL is BenchmarkZipfGet with a default TTL of an hour:
+// every hit reads the clock.
+func BenchmarkZipfGetTTL(b *testing.B) {
+	c, trace := benchCacheWith(b, Options[int, int]{MaxEntries: benchKeys, TTL: time.Hour})
+	runTrace(b, trace, func(k, _ int) { c.Get(k) })
+}
+
+// BenchmarkZipfGetSetTTL is BenchmarkZipfGetSet with a default TTL of an
+// hour: every Set publishes a new node and re-keys the expiry heap.
+func BenchmarkZipfGetSetTTL(b *testing.B) {
+	c, trace := benchCacheWith(b, Options[int, int]{MaxEntries: benchKeys, TTL: time.Hour})
+	runTrace(b, trace, func(k, i int) {
+		if i&3 == 0 {
+			c.Set(k, i)
+		} else {
+			c.Get(k)
+		}
+	})
 }
 
 // BenchmarkZipfGetSet: 75% Get / 25% Set over the same keys (every Set

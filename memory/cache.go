@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"iter"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -37,14 +38,16 @@ type Cache[K comparable, V any] struct {
 // that the three always agree and Len never exceeds the bound once a write
 // returns. The exception is a Set that only swaps a new one-word value
 // into an entry (value.go, setFast): it changes none of the three, and
-// records its use like a Get. A write never mutates a published node's key, expiry or
-// weight, nor its value unless the value is one word written atomically
-// (value.go): it publishes a new node in the same slot and hands the old
-// one's place to the policy (policy_replace.go).
+// records its use like a Get. A write never mutates a published node's key
+// or weight, nor its value unless the value is one word written atomically
+// (value.go), and writes its expiry only atomically (node.expiry): else it
+// publishes a new node in the same slot and hands the old one's place to
+// the policy (policy_replace.go).
 type core[K comparable, V any] struct {
 	// Set by New, read-only afterwards.
 	clock       cachekit.Clock
 	base        time.Time // the clock's time at New: expiry stamps count from it
+	system      bool      // clock is cachekit.SystemClock
 	ttl         time.Duration
 	weigher     func(K, V) uint32
 	onEvict     func(K, V, Reason)
@@ -104,6 +107,7 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 	c := &core[K, V]{
 		clock:       o.Clock,
 		base:        o.Clock.Now(),
+		system:      o.Clock == cachekit.Clock(cachekit.SystemClock{}),
 		ttl:         o.TTL,
 		weigher:     o.Weigher,
 		onEvict:     o.OnEvict,
@@ -146,7 +150,7 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 // GetEntry is like Get but also returns the entry's expiry and weight.
 func (c *Cache[K, V]) GetEntry(key K) (Entry[K, V], bool) {
 	if n := c.c.get(key); n != nil {
-		return Entry[K, V]{Key: n.key, Value: c.c.valueOf(n), Expires: c.c.timeOf(n.expires), Weight: n.weight}, true
+		return Entry[K, V]{Key: n.key, Value: c.c.valueOf(n), Expires: c.c.timeOf(n.expiry()), Weight: n.weight}, true
 	}
 	return Entry[K, V]{}, false
 }
@@ -284,7 +288,18 @@ func (c *core[K, V]) shutdown() {
 // live reports whether n has not expired at now; now is only read (lazily)
 // when n has an expiry.
 func (c *core[K, V]) live(n *node[K, V]) bool {
-	return n.expires == 0 || c.stampOf(c.clock.Now()) < n.expires
+	e := n.expiry()
+	return e == 0 || c.now() < e
+}
+
+// now returns the current time as a stamp: stampOf(c.clock.Now()). On the
+// system clock it reads only the monotonic clock, as time.Since does (25
+// ns/op here, against 48 for time.Now, which also reads the wall clock).
+func (c *core[K, V]) now() int64 {
+	if c.system {
+		return max(int64(time.Since(c.base)), 0) + 1
+	}
+	return c.stampOf(c.clock.Now())
 }
 
 // hashOf returns key's hash, never 0 (0 marks a never-used index slot).
@@ -333,7 +348,7 @@ func (c *core[K, V]) stampOf(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return max(int64(t.Sub(c.base)), 0) + 1
+	return min(max(int64(t.Sub(c.base)), 0), math.MaxInt64-1) + 1
 }
 
 // timeOf turns an expiry stamp back into a time (zero for 0).
@@ -352,14 +367,21 @@ func (c *core[K, V]) resolveTTL(ttl time.Duration) time.Duration {
 	return ttl
 }
 
-// deadline converts a resolved TTL (not negative) into an expiry time,
-// reading the clock only when the TTL is finite.
-func (c *core[K, V]) deadline(ttl time.Duration) time.Time {
+// deadline converts a resolved TTL (not negative) into an expiry stamp (0:
+// never), reading the clock only when the TTL is finite.
+func (c *core[K, V]) deadline(ttl time.Duration) int64 {
 	if ttl == 0 || ttl == cachekit.NoExpiry {
-		return time.Time{}
+		return 0
+	}
+	if c.system {
+		now := c.now()
+		if d := now + int64(ttl); d > now {
+			return d
+		}
+		return 0 // past the stamps' range: never, as cachekit.ExpiryTime
 	}
 	d, _ := cachekit.ExpiryTime(c.clock.Now(), ttl)
-	return d
+	return c.stampOf(d)
 }
 
 // weigh returns the policy weight of an entry.
@@ -388,7 +410,7 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 	// GC work it may be charged) stays out of the critical section, unless
 	// the write will likely be made in place and need none.
 	var n *node[K, V]
-	if c.vkind == valueOther || !expires.IsZero() || onlyIfAbsent {
+	if c.vkind == valueOther || onlyIfAbsent {
 		n = c.newNode(key, value, expires)
 	}
 	c.mu.Lock()
@@ -401,19 +423,23 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 // with returns an unpublished copy of n with another value, expiry stamp
 // and weight, to replace n (publish).
 func (n *node[K, V]) with(value V, expires int64, weight uint32) *node[K, V] {
-	return &node[K, V]{key: n.key, value: value, expires: expires, hash: n.hash, weight: weight, heapIndex: -1}
+	c := &node[K, V]{key: n.key, value: value, hash: n.hash, weight: weight, heapIndex: -1}
+	c.expires.Store(expires)
+	return c
 }
 
 // newNode returns an unpublished node for key.
-func (c *core[K, V]) newNode(key K, value V, expires time.Time) *node[K, V] {
-	return &node[K, V]{key: key, value: value, expires: c.stampOf(expires), hash: c.hashOf(key), heapIndex: -1}
+func (c *core[K, V]) newNode(key K, value V, expires int64) *node[K, V] {
+	n := &node[K, V]{key: key, value: value, hash: c.hashOf(key), heapIndex: -1}
+	n.expires.Store(expires)
+	return n
 }
 
-// setLocked stores value under key until expires (zero: never), or only
+// setLocked stores value under key until the stamp expires (0: never), or only
 // when the key is absent or expired if onlyIfAbsent. It reports whether it
 // stored. n is nil or a node from newNode with the same contents, used if
 // a new node is needed. c.mu must be held.
-func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
+func (c *core[K, V]) setLocked(key K, value V, expires int64, n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
 	c.drainAll()
 	var h uint64
 	if n != nil {
@@ -438,9 +464,15 @@ func (c *core[K, V]) setLocked(key K, value V, expires time.Time, n *node[K, V],
 		c.report(key, value, ReasonRejected, ev)
 		return false
 	}
-	if old != nil && c.inPlace(old, w, expires.IsZero()) {
-		// A swap, not a store: lock-free setters may swap too.
-		c.report(key, c.swapValue(old, value), ReasonReplaced, ev)
+	if old != nil && c.vkind != valueOther && old.weight == w {
+		// In place: the value, then the deadline (see node.expiry), the
+		// node held so that no lock-free Set comes in between.
+		hold(old)
+		prev := c.swapValue(old, value)
+		old.expires.Store(expires)
+		release(old)
+		c.trackExpiry(old)
+		c.report(key, prev, ReasonReplaced, ev)
 		c.policy.access(old) // a write is a use
 		return true          // same weight: the bound holds
 	}
@@ -476,7 +508,7 @@ func (c *core[K, V]) publish(s *indexSlot[K, V], old, n *node[K, V]) {
 	c.policy.replace(old, n) // before the Store: it writes n.weight
 	s.node.Store(n)
 	if i := old.heapIndex; i >= 0 {
-		c.expiry[i] = n
+		c.expiry[i].n = n
 		n.heapIndex = i
 		old.heapIndex = -1
 	}
@@ -527,7 +559,7 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 		release(old)
 	} else {
 		kill(old)
-		n = old.with(v, old.expires, w)
+		n = old.with(v, old.expiry(), w)
 		c.publish(s, old, n)
 	}
 	c.policy.access(n)
@@ -544,15 +576,18 @@ func (c *core[K, V]) touch(key K, ttl time.Duration) bool {
 	}
 	var ev []evicted[K, V]
 	c.mu.Lock()
-	s, old := c.index.find(c.hashOf(key), key)
+	_, old := c.index.find(c.hashOf(key), key)
 	if old != nil && !c.live(old) {
 		c.removeExpired(old, &ev)
 		old = nil
 	}
 	if old != nil {
-		seal(old) // before copying its value
-		n := old.with(old.value, c.stampOf(c.deadline(ttl)), old.weight)
-		c.publish(s, old, n)
+		// In place, held: a lock-free Set checks the deadline while it
+		// holds the node (value.go).
+		hold(old)
+		old.expires.Store(c.deadline(ttl))
+		release(old)
+		c.trackExpiry(old)
 	}
 	c.mu.Unlock()
 	c.notify(ev)
@@ -623,12 +658,13 @@ func (c *core[K, V]) clear() {
 // meanwhile may or may not be included.
 func (c *core[K, V]) snapshot() []evicted[K, V] {
 	out := make([]evicted[K, V], 0, c.size.Load())
-	var now time.Time
+	var now int64
 	c.index.all(func(n *node[K, V]) bool {
-		if n.expires != 0 && now.IsZero() {
-			now = c.clock.Now()
+		e := n.expiry()
+		if e != 0 && now == 0 {
+			now = c.now()
 		}
-		if n.expires == 0 || c.stampOf(now) < n.expires {
+		if e == 0 || now < e {
 			out = append(out, evicted[K, V]{key: n.key, value: c.valueOf(n)})
 		}
 		return true

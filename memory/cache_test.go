@@ -3,6 +3,8 @@ package memory
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -131,6 +133,80 @@ func TestTTL(t *testing.T) {
 	c.SetWithTTL("x", 2, -time.Second)
 	if _, ok := c.Get("x"); ok {
 		t.Fatal("a negative TTL did not delete the key")
+	}
+}
+
+// TestExpiryRekey: the expiry goroutine removes entries at their current
+// deadline when writes moved it (the heap is lazy, expiry.go): later by
+// Touch or a Set with a TTL, earlier by Touch, or away by a Set without
+// TTL. Only the goroutine removes here: no Get is made before it has.
+func TestExpiryRekey(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	var mu sync.Mutex
+	expired := map[string]bool{}
+	c := newCache(t, Options[string, int]{Clock: clock, CleanupInterval: time.Millisecond,
+		OnEvict: func(k string, _ int, r Reason) {
+			if r == ReasonExpired {
+				mu.Lock()
+				expired[k] = true
+				mu.Unlock()
+			}
+		}})
+	for _, k := range []string{"keep", "touched", "reset", "never"} {
+		c.SetWithTTL(k, 1, time.Second)
+	}
+	c.SetWithTTL("shortened", 1, time.Hour)
+	c.Touch("touched", time.Hour)
+	c.SetWithTTL("reset", 2, time.Hour)
+	c.Set("never", 2) // no TTL: never expires
+	c.Touch("shortened", time.Second)
+	waitExpired := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			got := slices.Sorted(maps.Keys(expired))
+			mu.Unlock()
+			if slices.Equal(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("expired %v, want %v", got, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	clock.Advance(2 * time.Second)
+	waitExpired("keep", "shortened")
+	time.Sleep(20 * time.Millisecond) // more ticks: the moved deadlines hold
+	waitExpired("keep", "shortened")
+	if c.Len() != 3 {
+		t.Fatalf("Len = %d after the first expiries, want 3", c.Len())
+	}
+	clock.Advance(2 * time.Hour)
+	waitExpired("keep", "reset", "shortened", "touched")
+	if v, ok := c.Get("never"); !ok || v != 2 {
+		t.Fatalf("Get(never) = %d, %v; want 2, true", v, ok)
+	}
+}
+
+// TestHugeTTL: a TTL past the range of expiry stamps means never, on the
+// system clock (stamps computed from the monotonic clock) and on another.
+func TestHugeTTL(t *testing.T) {
+	t.Parallel()
+	for _, clock := range []cachekit.Clock{cachekit.SystemClock{}, newFakeClock()} {
+		c := newCache(t, Options[string, int]{Clock: clock})
+		for _, ttl := range []time.Duration{290 * 365 * 24 * time.Hour, math.MaxInt64 - 1} {
+			c.SetWithTTL("k", 1, ttl)
+			if _, ok := c.Get("k"); !ok {
+				t.Errorf("%T: SetWithTTL(%v) then Get missed", clock, ttl)
+			}
+			c.Touch("k", ttl)
+			if _, ok := c.Get("k"); !ok {
+				t.Errorf("%T: Touch(%v) then Get missed", clock, ttl)
+			}
+		}
 	}
 }
 

@@ -79,13 +79,15 @@
 // entry without expiry (below), in a cache without Weigher or default TTL,
 // takes no lock: it swaps the value in and records the use like a Get.
 //
-// Since readers take no lock, an entry is modified in place only when the
-// change is one atomic word: a value that is a pointer, map, channel or
-// 8-byte number, written by Set or Update to an entry without expiry and
-// with an unchanged weight. Any other write of an existing key (other
-// value types, an expiry, Touch) allocates a new entry that replaces the
-// old one (64 bytes with word-sized keys and values). A Get of a hit
-// allocates nothing. With int keys and values, the cache holds about 93
+// Since readers take no lock, an entry is modified in place only by
+// atomic one-word stores: its expiry (Touch, a Set with a TTL), and a value
+// that is a pointer, map, channel or 8-byte number, written by Set or
+// Update with an unchanged weight. Any other write of an existing key
+// (other value types, a new weight) allocates a new entry that replaces
+// the old one (64 bytes with word-sized keys and values). A Get of a hit
+// allocates nothing. Entries with an expiry wait in a heap that a write
+// moving a deadline later does not re-sort (it is re-sorted when the old
+// deadline comes), so such writes cost no more than others. With int keys and values, the cache holds about 93
 // bytes per entry at 1M entries: the entry, 11 for the index and 17 for
 // the frequency sketch.
 //

@@ -8,30 +8,45 @@ import (
 // expiryHeap is a min-heap of the nodes that have an expiry, soonest first.
 // Each node stores its index, so removal and re-keying are O(log n). The
 // cache's mutex guards it.
-type expiryHeap[K comparable, V any] []*node[K, V]
+//
+// The heap is lazy: an item's key (at) may be earlier than its node's
+// deadline, never later. A write that moves a deadline later (a Set with
+// a TTL, Touch: the usual case) leaves the item where it is, which costs
+// nothing; when the item comes due, expireDue finds the node still live
+// and re-keys it then. A deadline moved earlier re-keys the item at once.
+// Re-keying on every write cost a sift through about log2(n) items, each
+// a cache miss, under the writer's lock.
+type expiryHeap[K comparable, V any] []expiryItem[K, V]
+
+// expiryItem is one heap entry: a node and a time (a stamp) at or before
+// its deadline.
+type expiryItem[K comparable, V any] struct {
+	at int64
+	n  *node[K, V]
+}
 
 func (h expiryHeap[K, V]) Len() int           { return len(h) }
-func (h expiryHeap[K, V]) Less(i, j int) bool { return h[i].expires < h[j].expires }
+func (h expiryHeap[K, V]) Less(i, j int) bool { return h[i].at < h[j].at }
 
 func (h expiryHeap[K, V]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = int32(i)
-	h[j].heapIndex = int32(j)
+	h[i].n.heapIndex = int32(i)
+	h[j].n.heapIndex = int32(j)
 }
 
 func (h *expiryHeap[K, V]) Push(x any) {
-	n := x.(*node[K, V])
-	n.heapIndex = int32(len(*h))
-	*h = append(*h, n)
+	it := x.(expiryItem[K, V])
+	it.n.heapIndex = int32(len(*h))
+	*h = append(*h, it)
 }
 
 func (h *expiryHeap[K, V]) Pop() any {
 	old := *h
-	n := old[len(old)-1]
-	old[len(old)-1] = nil
+	it := old[len(old)-1]
+	old[len(old)-1] = expiryItem[K, V]{}
 	*h = old[:len(old)-1]
-	n.heapIndex = -1
-	return n
+	it.n.heapIndex = -1
+	return it
 }
 
 // remove takes n out of the heap.
@@ -39,19 +54,23 @@ func (h *expiryHeap[K, V]) remove(n *node[K, V]) {
 	heap.Remove(h, int(n.heapIndex))
 }
 
-// trackExpiry keeps the heap in step with n's deadline (zero: none), which
-// was set before n was published and never changes. It starts the expiry
-// goroutine when n is the first entry to expire. c.mu must be held.
+// trackExpiry keeps the heap in step with n's deadline (zero: none), after
+// the deadline was set or changed. It starts the expiry goroutine when n is
+// the first entry to expire. c.mu must be held.
 func (c *core[K, V]) trackExpiry(n *node[K, V]) {
+	e := n.expiry()
 	switch {
-	case n.expires == 0:
+	case e == 0:
 		if n.heapIndex >= 0 {
 			c.expiry.remove(n)
 		}
 	case n.heapIndex >= 0:
-		heap.Fix(&c.expiry, int(n.heapIndex))
+		if it := &c.expiry[n.heapIndex]; e < it.at {
+			it.at = e
+			heap.Fix(&c.expiry, int(n.heapIndex))
+		} // later: lazy, see expiryHeap
 	default:
-		heap.Push(&c.expiry, n)
+		heap.Push(&c.expiry, expiryItem[K, V]{at: e, n: n})
 		c.startExpiry()
 	}
 }
@@ -97,9 +116,15 @@ func (c *core[K, V]) expireLoop(stop <-chan struct{}) {
 func (c *core[K, V]) expireDue(stop <-chan struct{}) bool {
 	var ev []evicted[K, V]
 	c.mu.Lock()
-	now := c.clock.Now()
-	for len(c.expiry) > 0 && c.stampOf(now) >= c.expiry[0].expires {
-		c.removeExpired(c.expiry[0], &ev)
+	now := c.now()
+	for len(c.expiry) > 0 && now >= c.expiry[0].at {
+		n := c.expiry[0].n
+		if e := n.expiry(); now >= e {
+			c.removeExpired(n, &ev)
+		} else {
+			c.expiry[0].at = e // its deadline moved later: see expiryHeap
+			heap.Fix(&c.expiry, 0)
+		}
 	}
 	more := len(c.expiry) > 0
 	if !more && c.stop == stop {

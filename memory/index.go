@@ -39,8 +39,8 @@ import (
 // entries; a rebuild to 5/8 full instead of 3/4 costs 1 more byte per
 // entry at 1M entries and was no faster.)
 //
-// A published node is never mutated where readers look (key, expires,
-// weight; the value only by an atomic one-word store, see value.go):
+// A published node is never mutated where readers look (key, weight; the
+// expiry and a one-word value only by atomic stores, see value.go):
 // replacing anything else publishes a new node in the same slot. An
 // insert stores the slot's pointer before the tag, so that a reader that
 // sees the tag finds the node; a removal clears the pointer. A shard's

@@ -158,9 +158,9 @@ func TestValueKind(t *testing.T) {
 	}
 }
 
-// TestInPlaceSet: a Set over a one-word value without expiry keeps the
-// node (no allocation) and still reports the old value as replaced; a Set
-// with a TTL makes a new node.
+// TestInPlaceSet: a Set over a one-word value keeps the node (no
+// allocation), with or without a TTL, and still reports the old value as
+// replaced; Touch changes the expiry in place too.
 func TestInPlaceSet(t *testing.T) {
 	// Not parallel: AllocsPerRun refuses to run in parallel tests.
 	var replaced []int
@@ -184,8 +184,16 @@ func TestInPlaceSet(t *testing.T) {
 		t.Errorf("in-place Set: %v allocations, want 0", a)
 	}
 	c.SetWithTTL("k", 4, time.Hour)
-	if got := c.c.get("k"); got == n || got.expires == 0 {
-		t.Error("a Set with a TTL did not publish a new node with the expiry")
+	if got := c.c.get("k"); got != n || got.expiry() == 0 {
+		t.Error("a Set with a TTL did not set the expiry in place")
+	}
+	c.Touch("k", 2*time.Hour)
+	c.Set("k", 5)
+	if got := c.c.get("k"); got != n || got.expiry() != 0 {
+		t.Error("Touch and a Set without TTL did not change the expiry in place")
+	}
+	if a := testing.AllocsPerRun(100, func() { quiet.SetWithTTL("k", 3, time.Hour) }); a != 0 {
+		t.Errorf("in-place Set with a TTL: %v allocations, want 0", a)
 	}
 }
 

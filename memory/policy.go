@@ -39,8 +39,8 @@ const (
 type node[K comparable, V any] struct {
 	key     K
 	value   V
-	expires int64  // expiry as a stamp of the cache's clock (cache.go stampOf); 0: never
-	hash    uint64 // maphash of key, for the sketch
+	expires atomic.Int64 // expiry as a stamp of the cache's clock (cache.go stampOf); 0: never; see expiry
+	hash    uint64       // maphash of key, for the sketch
 
 	prev, next *node[K, V] // neighbours in the node's queue list
 	heapIndex  int32       // position in the expiry heap, -1 when absent (int32 keeps the node at 64 bytes)
@@ -51,6 +51,12 @@ type node[K comparable, V any] struct {
 	queue   queue
 	removed bool // left the cache or was replaced; guarded by the cache's mu
 }
+
+// expiry returns n's deadline as a stamp (0: never). It is written in
+// place, under the cache's lock, only while n is held (value.go), after
+// the value: a reader that loads the deadline first and then the value
+// sees a value at least as new as the deadline.
+func (n *node[K, V]) expiry() int64 { return n.expires.Load() }
 
 // nodeList is a doubly linked list of nodes: head is the most recently used,
 // tail the least. weight is the sum of its nodes' weights.

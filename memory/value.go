@@ -15,8 +15,8 @@ import (
 // other value type is never written after publication: a write publishes
 // a new node instead (see publish). In-place writes save the allocation,
 // the index store and the policy relink of a replacement; they apply only
-// when the expiry and the weight stay the same (those fields are read
-// without atomics).
+// when the weight stays the same (it is read without atomics). The expiry
+// is an atomic word too, written after the value (node.expiry).
 //
 // A Set that replaces a one-word value of an entry without expiry, in a
 // cache without weigher or default TTL, takes no lock at all (setFast):
@@ -150,7 +150,13 @@ func (c *core[K, V]) swapValue(n *node[K, V], v V) V {
 // reports whether it did; the caller takes the locked way otherwise.
 func (c *core[K, V]) setFast(key K, value V) bool {
 	n := c.index.get(c.hashOf(key), key)
-	if n == nil || n.expires != 0 || !tryHold(n) {
+	if n == nil || !tryHold(n) {
+		return false
+	}
+	if n.expiry() != 0 {
+		// Checked while held: locked writers change a deadline in place
+		// only while they hold the node.
+		release(n)
 		return false
 	}
 	// Held: n is live and stays so until released. A GetOrLoad load
@@ -169,11 +175,4 @@ func (c *core[K, V]) setFast(key K, value V) bool {
 		c.onEvict(key, old, ReasonReplaced)
 	}
 	return true
-}
-
-// inPlace reports whether old can take value v in place: one-word values,
-// same weight, and no expiry on either side (a new expiry means a new
-// node).
-func (c *core[K, V]) inPlace(old *node[K, V], w uint32, expiresZero bool) bool {
-	return c.vkind != valueOther && old.weight == w && expiresZero && old.expires == 0
 }
