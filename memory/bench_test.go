@@ -173,6 +173,13 @@ func BenchmarkZipfGet(b *testing.B) {
 	runTrace(b, trace, func(k, _ int) { c.Get(k) })
 }
 
+// BenchmarkZipfGetStats is BenchmarkZipfGet with Stats on: every hit
+// counts.
+func BenchmarkZipfGetStats(b *testing.B) {
+	c, trace := benchCacheWith(b, Options[int, int]{MaxEntries: benchKeys, Stats: true})
+	runTrace(b, trace, func(k, _ int) { c.Get(k) })
+}
+
 // BenchmarkZipfGetTTL is BenchmarkZipfGet with a default TTL of an hour:
 // every hit reads the clock.
 func BenchmarkZipfGetTTL(b *testing.B) {
