@@ -162,3 +162,69 @@ func TestAdmission(t *testing.T) {
 		t.Fatalf("%d of 100 frequently used keys survived a stream of rare ones, want >= 90", kept)
 	}
 }
+
+// TestRejectedSet: a rejected hash is remembered for at least half and at
+// most one period of rotation, and a key rejected by admission that comes
+// back soon is admitted in place of a more frequent victim.
+func TestRejectedSet(t *testing.T) {
+	var r rejectedSet
+	r.add(1) // before the first rotation: no table, nothing remembered
+	if r.has(1) {
+		t.Fatal("has(1) before any rotation")
+	}
+	r.rotate(0, 100)
+	r.add(2)
+	if !r.has(2) {
+		t.Fatal("has(2) = false right after add")
+	}
+	r.rotate(50, 100)
+	if !r.has(2) {
+		t.Fatal("has(2) = false one rotation after add")
+	}
+	r.rotate(100, 100)
+	if r.has(2) {
+		t.Fatal("has(2) = true two rotations after add")
+	}
+	fp := 0
+	for h := uint64(0); h < 100_000; h++ {
+		if r.has(mix64(h)) {
+			fp++
+		}
+	}
+	if fp != 0 {
+		t.Fatalf("%d false positives on an empty set", fp)
+	}
+	r.rotate(150, 100)
+	for h := uint64(0); h < 100; h++ {
+		r.add(mix64(h))
+	}
+	for h := uint64(1000); h < 101_000; h++ {
+		if r.has(mix64(h)) {
+			fp++
+		}
+	}
+	// 128 bits a key, 4 probes: about 1e-6 when full.
+	if fp > 2 {
+		t.Fatalf("%d false positives in 100000 lookups with 100 keys", fp)
+	}
+
+	// Through the policy: a cache of 100 full of keys used 3 times; a
+	// new key is rejected (its frequency 1 < 3), and admitted when it
+	// comes back within the horizon.
+	s := newPolicySim(100)
+	for range 3 {
+		for k := uint64(0); k < 100; k++ {
+			s.request(k)
+		}
+	}
+	s.request(500) // enters the window; the window's previous tail is rejected
+	s.request(501) // 500 is rejected
+	if _, ok := s.data[500]; ok {
+		t.Fatal("key 500 admitted on its first use")
+	}
+	s.request(500)
+	s.request(502) // 500 leaves the window again: admitted this time
+	if _, ok := s.data[500]; !ok {
+		t.Fatal("key 500, back soon after its rejection, was not admitted")
+	}
+}
