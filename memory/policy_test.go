@@ -162,3 +162,87 @@ func TestAdmission(t *testing.T) {
 		t.Fatalf("%d of 100 frequently used keys survived a stream of rare ones, want >= 90", kept)
 	}
 }
+
+// TestRejectedSet: a rejected hash is remembered for at least half and at
+// most one period of rotation, and a key rejected by admission that comes
+// back soon is admitted in place of a more frequent victim.
+func TestRejectedSet(t *testing.T) {
+	var r rejectedSet
+	if r.has(1) {
+		t.Fatal("has(1) on a new set")
+	}
+	r.add(2, 0) // the first add sizes a table
+	if !r.has(2) {
+		t.Fatal("has(2) = false right after add")
+	}
+	r.rotate(50)
+	if !r.has(2) {
+		t.Fatal("has(2) = false one rotation after add")
+	}
+	r.rotate(100)
+	if r.has(2) {
+		t.Fatal("has(2) = true two rotations after add")
+	}
+	fp := 0
+	for h := uint64(0); h < 100_000; h++ {
+		if r.has(mix64(h)) {
+			fp++
+		}
+	}
+	if fp != 0 {
+		t.Fatalf("%d false positives on an empty set", fp)
+	}
+	r.rotate(150)
+	if r.room != rejectedMinKeys {
+		t.Fatalf("after an empty period the table is sized for %d keys, want %d", r.room, rejectedMinKeys)
+	}
+	for h := uint64(0); h < 100; h++ {
+		r.add(mix64(h), 150)
+	}
+	for h := uint64(1000); h < 101_000; h++ {
+		if r.has(mix64(h)) {
+			fp++
+		}
+	}
+	// 128 bits a key, 4 probes: about 1e-6 when full.
+	if fp > 2 {
+		t.Fatalf("%d false positives in 100000 lookups with 100 keys", fp)
+	}
+	r.rotate(200)
+	if r.room != 125 {
+		t.Fatalf("after a period of 100 rejections the table is sized for %d keys, want 125", r.room)
+	}
+	// A burst of rejections past twice the table's size rotates early: the
+	// burst's keys are still remembered (in prev).
+	for h := uint64(0); h < 300; h++ {
+		r.add(mix64(h+5000), 200)
+	}
+	if r.since != 200 || r.room != 312 {
+		t.Fatalf("after a burst of 300: since %d, room %d; want an early rotation at 200 sized for 312", r.since, r.room)
+	}
+	for h := uint64(0); h < 300; h++ {
+		if !r.has(mix64(h + 5000)) {
+			t.Fatalf("key %d of the burst forgotten", h)
+		}
+	}
+
+	// Through the policy: a cache of 100 full of keys used 3 times; a
+	// new key is rejected (its frequency 1 < 3), and admitted when it
+	// comes back within the horizon.
+	s := newPolicySim(100)
+	for range 3 {
+		for k := uint64(0); k < 100; k++ {
+			s.request(k)
+		}
+	}
+	s.request(500) // enters the window; the window's previous tail is rejected
+	s.request(501) // 500 is rejected
+	if _, ok := s.data[500]; ok {
+		t.Fatal("key 500 admitted on its first use")
+	}
+	s.request(500)
+	s.request(502) // 500 leaves the window again: admitted this time
+	if _, ok := s.data[500]; !ok {
+		t.Fatal("key 500, back soon after its rejection, was not admitted")
+	}
+}

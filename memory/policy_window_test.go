@@ -1,7 +1,12 @@
 package memory
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -218,4 +223,112 @@ func TestClimberWeighted(t *testing.T) {
 	if len(windows) < 2 {
 		t.Fatalf("the window never moved: sizes %v", windows)
 	}
+}
+
+// seededSim is a policySim whose key hashes are mixed with seed, as the
+// cache's are with its per-cache maphash seed. (Its hits go straight to
+// access: the cache's read epochs, buffer.go, are not simulated.)
+type seededSim struct {
+	policySim
+	seed uint64
+}
+
+func (s *seededSim) request(k uint64) {
+	if n, ok := s.data[k]; ok {
+		s.hits++
+		s.p.access(n)
+		return
+	}
+	n := &node[uint64, struct{}]{key: k, hash: mix64(k ^ s.seed), weight: 1, heapIndex: -1}
+	s.data[k] = n
+	s.p.add(n, len(s.data))
+	for v := s.p.victim(n); v != nil; v = s.p.victim(n) {
+		s.p.remove(v)
+		delete(s.data, v.key)
+	}
+}
+
+// TestPolicySim replays the real traces through the policy alone, with 5
+// hash seeds, and prints the mean and spread of the hit ratio per
+// capacity (CACHEKIT_POLICY_SIM=p3,loop,zipf; CACHEKIT_POLICY_SIM_LOG=1
+// also logs the window's size every 10% of the trace).
+func TestPolicySim(t *testing.T) {
+	only := os.Getenv("CACHEKIT_POLICY_SIM")
+	if only == "" {
+		t.Skip("set CACHEKIT_POLICY_SIM=p3 (or loop, zipf, a list) to run the policy simulation")
+	}
+	logWindow := os.Getenv("CACHEKIT_POLICY_SIM_LOG") != ""
+	type job struct {
+		name  string
+		trace []uint64
+		caps  []int
+	}
+	var jobs []job
+	if strings.Contains(only, "p3") {
+		jobs = append(jobs, job{"p3", readTrace(t, "arc-p3.gz", true), []int{25_000, 50_000, 100_000, 200_000, 300_000, 400_000, 500_000, 600_000}})
+	}
+	if strings.Contains(only, "loop") {
+		jobs = append(jobs, job{"loop", readTrace(t, "lirs-loop.gz", false), []int{250, 500, 750, 1000, 1250, 1500, 1750, 2000}})
+	}
+	if strings.Contains(only, "zipf") {
+		jobs = append(jobs, job{"zipf0.99", exactZipf(0.99, 10, 1_000_000), []int{1000, 2500, 5000, 10_000, 20_000, 50_000}})
+		jobs = append(jobs, job{"zipf1.01", exactZipf(1.01, 11, 1_000_000), []int{1000, 2500, 5000, 10_000, 20_000, 50_000}})
+	}
+	seeds := 5
+	if s := os.Getenv("CACHEKIT_POLICY_SIM_CAPS"); s != "" {
+		var caps []int
+		for f := range strings.SplitSeq(s, ",") {
+			c, _ := strconv.Atoi(f)
+			caps = append(caps, c)
+		}
+		for i := range jobs {
+			jobs[i].caps = caps
+		}
+	}
+	if s := os.Getenv("CACHEKIT_POLICY_SIM_SEEDS"); s != "" {
+		seeds, _ = strconv.Atoi(s)
+	}
+	for _, j := range jobs {
+		for _, c := range j.caps {
+			res := make([]float64, seeds)
+			logs := make([]string, seeds)
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 2)
+			for i := range seeds {
+				wg.Go(func() {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					s := &seededSim{policySim: *newPolicySim(uint64(c)), seed: mix64(uint64(i+1) * 0x9e3779b97f4a7c15)}
+					var b strings.Builder
+					for r, k := range j.trace {
+						s.request(k)
+						if logWindow && (r+1)%(len(j.trace)/10) == 0 {
+							fmt.Fprintf(&b, " %d", s.p.maxWindow)
+						}
+					}
+					res[i] = float64(s.hits) / float64(len(j.trace))
+					logs[i] = b.String()
+				})
+			}
+			wg.Wait()
+			lo, hi, sum := 1.0, 0.0, 0.0
+			for _, r := range res {
+				lo, hi, sum = min(lo, r), max(hi, r), sum+r
+			}
+			t.Logf("%s\t%d\tmean %.4f\tspread %.4f\t%v", j.name, c, sum/float64(seeds), hi-lo, fmtRatios(res))
+			if logWindow {
+				for i, l := range logs {
+					t.Logf("  seed %d window:%s", i, l)
+				}
+			}
+		}
+	}
+}
+
+func fmtRatios(rs []float64) string {
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, " %.4f", r)
+	}
+	return b.String()
 }
