@@ -102,8 +102,8 @@ func TestSketch(t *testing.T) {
 	t.Parallel()
 	s := newSketch(1024)
 	s.ensureCapacity(1024)
-	if len(s.table) != sketchWordsPerEntry*1024 {
-		t.Fatalf("table words = %d, want %d", len(s.table), sketchWordsPerEntry*1024)
+	if len(s.table) != s.perEntry*1024 {
+		t.Fatalf("table words = %d, want %d", len(s.table), s.perEntry*1024)
 	}
 	const hot, cold = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 	for range 20 {
