@@ -174,8 +174,8 @@ bench-qcache:
 # theine and golang-lru: hit ratio on Zipf and the ARC P3 and LIRS LOOP traces (with Bélády's
 # optimum; one PNG chart per trace in docs/charts/), throughput at GOMAXPROCS 1 and 2, and heap
 # per entry. See bench/README.md. Writes bench/results/memory.json. No servers. QUICK=1 (fewer
-# capacities, the first 600k requests of P3, 3 rounds) takes under 2 minutes; the full run about 10
-# (both measured at load 5–7 on the 2-vCPU machine).
+# capacities, the first 600k requests of P3, 3 rounds) takes under 2 minutes at load 5–7 on the
+# 2-vCPU machine; the full run took 7 min 47 s at load 1 (2026-11-22).
 BENCH_TRACES ?= $(abspath ../shared/traces)
 
 .PHONY: bench-memory
