@@ -79,17 +79,17 @@ var root = &command{
 	summary: "operate on cachekit caches",
 	help: `cachekit operates on cachekit's caches from the shell: it inspects and
 maintains a disk cache (package disk) in its directory, invalidates a qcache
-query cache in its store.
+query cache in its store, and benchmarks the stores side by side.
 
 Commands that print data take -json: one JSON document on stdout, with
-stable field names, for scripts. Long work (check, evict, clear)
+stable field names, for scripts. Long work (check, evict, clear, bench)
 draws a progress line on stderr when stderr is a terminal, never with -json.
 
 ` + exitStatusHelp,
 	sub: []*command{
 		statsCommand, keysCommand, getCommand, setCommand, deleteCommand,
 		evictCommand, expireCommand, clearCommand, checkCommand, vacuumCommand,
-		qcacheCommand,
+		qcacheCommand, benchCommand,
 	},
 }
 

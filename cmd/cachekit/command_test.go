@@ -67,7 +67,7 @@ func TestRunHelpAndUsage(t *testing.T) {
 // command of the tree, and that every leaf's -h explains its flags.
 func TestHelpListsEveryCommand(t *testing.T) {
 	t.Parallel()
-	want := []string{"stats", "keys", "get", "set", "delete", "evict", "expire", "clear", "check", "vacuum", "qcache"}
+	want := []string{"stats", "keys", "get", "set", "delete", "evict", "expire", "clear", "check", "vacuum", "qcache", "bench"}
 	for _, args := range [][]string{{"--help"}, {"help"}} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), args, &out, &errOut); code != exitOK {

@@ -27,8 +27,12 @@
 //	cachekit qcache invalidate table -store redis://127.0.0.1:6379 posts users
 //	cachekit qcache invalidate row   -store redis://127.0.0.1:6379 posts user_id=1
 //
+// bench measures Set and Get on the memory and disk stores (and Redis and
+// Memcached given -redis and -memcached addresses), prints a table and
+// writes an SVG bar chart.
+//
 // Commands that print data take -json and then print one JSON document with
-// stable field names. check, evict and clear draw a progress line on
+// stable field names. check, evict, clear and bench draw a progress line on
 // stderr when it is a terminal (never with -json).
 //
 // Run "cachekit help" for the list of commands and "cachekit help qcache
