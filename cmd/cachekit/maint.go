@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cachekit/cachekit/disk"
 )
@@ -34,9 +35,20 @@ func setupEvict(fs *flag.FlagSet) action {
 			return usagef("want one TAG, got %d arguments", len(args))
 		}
 		return df.withStore(ctx, func(s *disk.Store) error {
-			// Evict reports nothing until it returns: a spinner.
+			// How many entries have the tag is unknown (there is no
+			// count by tag): a spinner with the count of entries gone.
+			var before int
 			p := df.progress(stderr, "evict "+args[0], 0)
+			if p != nil {
+				var err error
+				if before, err = s.Len(ctx); err != nil {
+					p.finish()
+					return err
+				}
+			}
+			stop := watchLen(ctx, s, before, p)
 			n, err := s.Evict(ctx, args[0])
+			stop()
 			p.finish()
 			if err != nil {
 				return err
@@ -78,7 +90,7 @@ var clearCommand = &command{
 	summary: "delete every entry",
 	help: `clear removes every entry and value file of the disk cache in -dir, in
 small transactions so that the application's writes go on meanwhile, and
-prints how many live entries it removed. The directory stays a cache; run
+prints how many live entries the cache held when it started. The directory stays a cache; run
 vacuum afterwards to shrink its database file.
 
 With -json it prints {"deleted": n}.
@@ -87,18 +99,17 @@ With -json it prints {"deleted": n}.
 	setup: setupClear,
 }
 
-// clearBatch is how many keys clear deletes per call.
-const clearBatch = 1000
-
 func setupClear(fs *flag.FlagSet) action {
 	df := newDiskFlags(fs, true)
 	return df.noArgsAction(func(ctx context.Context, s *disk.Store, stdout, stderr io.Writer) error {
-		total, err := s.Len(ctx)
+		n, err := s.Len(ctx)
 		if err != nil {
 			return err
 		}
-		p := df.progress(stderr, "clear", int64(total))
-		n, err := clearCounting(ctx, s, total, p)
+		p := df.progress(stderr, "clear", int64(n))
+		stop := watchLen(ctx, s, n, p)
+		err = s.Clear(ctx)
+		stop()
 		p.finish()
 		if err != nil {
 			return err
@@ -107,36 +118,47 @@ func setupClear(fs *flag.FlagSet) action {
 	})
 }
 
-// clearCounting clears s and returns how many live entries it deleted. It
-// deletes the keys it lists, clearBatch at a time, counting them for p, up
-// to total (the live entries when it started, so that writers adding keys
-// meanwhile cannot keep it going), then runs Store.Clear for whatever is
-// left: expired entries, which Keys skips, and keys written meanwhile.
-func clearCounting(ctx context.Context, s *disk.Store, total int, p *progress) (int, error) {
-	deleted := 0
-	for deleted < total {
-		var batch []string
-		seq, errf := s.KeysInStoreOrder(ctx)
-		for k := range seq {
-			batch = append(batch, k)
-			if len(batch) == clearBatch {
-				break
+// watchLen shows the progress of a deletion that the Store reports only
+// when it is over (Clear, Evict): every progressInterval until stop is
+// called, it counts the live entries left (on a reader connection: the
+// deletion's writes go on) and records how many went since there were
+// start. Other processes' writes meanwhile make it approximate, which is
+// good enough for a progress line. With a nil p it does nothing.
+func watchLen(ctx context.Context, s *disk.Store, start int, p *progress) (stop func()) {
+	if p == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if pollLen(ctx, s, start, p) != nil {
+				return // the deletion reports the store's errors
 			}
 		}
-		if err := errf(); err != nil {
-			return deleted, err
-		}
-		if len(batch) == 0 {
-			break
-		}
-		n, err := s.Delete(ctx, batch...)
-		deleted += n
-		p.add(int64(n))
-		if err != nil {
-			return deleted, err
-		}
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
-	return deleted, s.Clear(ctx)
+}
+
+// pollLen records in p how many of the start live entries of s are gone.
+func pollLen(ctx context.Context, s *disk.Store, start int, p *progress) error {
+	left, err := s.Len(ctx)
+	if err != nil {
+		return err
+	}
+	p.set(int64(start - left))
+	return nil
 }
 
 // vacuumCommand is "cachekit vacuum".

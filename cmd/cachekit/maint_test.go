@@ -83,7 +83,7 @@ func TestClear(t *testing.T) {
 	ctx := context.Background()
 	dir, s := newCache(t, disk.Options{MinFileSize: 100, CullLimit: -1})
 	items := map[string][]byte{}
-	for i := range 2*clearBatch + 10 { // several batches
+	for i := range 250 { // several of Clear's 100-entry batches
 		items[fmt.Sprint("k", i)] = []byte("v")
 	}
 	items["file"] = bytes.Repeat([]byte("f"), 500)
@@ -112,24 +112,28 @@ func TestClear(t *testing.T) {
 	}
 }
 
-// TestClearCountingProgress checks that clear counts its progress entry
-// by entry, up to the total it started with.
-func TestClearCountingProgress(t *testing.T) {
+// TestPollLen checks the count that the progress of clear and evict
+// shows.
+func TestPollLen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, s := newCache(t, disk.Options{CullLimit: -1})
-	items := map[string][]byte{}
-	for i := range clearBatch + 1 {
-		items[strconv.Itoa(i)] = []byte("v")
+	for i := range 10 {
+		if err := s.Set(ctx, strconv.Itoa(i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.SetMany(ctx, items, 0); err != nil {
+	if _, err := s.Delete(ctx, "0", "1", "2"); err != nil {
 		t.Fatal(err)
 	}
-	p := &progress{total: int64(len(items))} // not drawing: no goroutine
-	n, err := clearCounting(ctx, s, len(items), p)
-	if n != len(items) || err != nil || p.done.Load() != int64(len(items)) {
-		t.Errorf("clearCounting = %d, %v with %d counted; want %d", n, err, p.done.Load(), len(items))
+	p := &progress{total: 10} // not drawing: no goroutine
+	if err := pollLen(ctx, s, 10, p); err != nil || p.done.Load() != 3 {
+		t.Errorf("pollLen = %v with %d done, want the 3 deleted entries", err, p.done.Load())
 	}
+	// The watch stops when told, whether it polled yet or not; without a
+	// progress line there is nothing to watch.
+	watchLen(ctx, s, 10, p)()
+	watchLen(ctx, s, 10, nil)()
 }
 
 func TestVacuum(t *testing.T) {

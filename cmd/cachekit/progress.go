@@ -12,8 +12,7 @@ import (
 
 // progress draws one line of progress on a terminal, redrawn in place:
 // a bar when the amount of work is known, a spinner with the elapsed time
-// when it is not (the disk store's Check, Evict and Clear report nothing
-// until they return). A few lines of our own: a progress library would
+// (and the count done, if any) when it is not. A few lines of our own: a progress library would
 // bring more than this needs.
 //
 // A nil *progress draws nothing; startProgress returns nil when w is not
@@ -69,6 +68,13 @@ func (p *progress) add(n int64) {
 	}
 }
 
+// set records that n units are done.
+func (p *progress) set(n int64) {
+	if p != nil {
+		p.done.Store(n)
+	}
+}
+
 // finish stops the redrawing and erases the line, leaving the terminal as
 // it was for the command's output.
 func (p *progress) finish() {
@@ -92,7 +98,10 @@ const spinner = `|/-\`
 func progressLine(label string, done, total int64, elapsed time.Duration, frame int) string {
 	el := elapsed.Truncate(100 * time.Millisecond)
 	if total <= 0 {
-		return fmt.Sprintf("%s %c %v", label, spinner[frame%len(spinner)], el)
+		if done <= 0 {
+			return fmt.Sprintf("%s %c %v", label, spinner[frame%len(spinner)], el)
+		}
+		return fmt.Sprintf("%s %c %v, %d done", label, spinner[frame%len(spinner)], el, done)
 	}
 	done = min(max(done, 0), total)
 	filled := int(done * progressWidth / total)

@@ -20,9 +20,11 @@ func TestProgressLine(t *testing.T) {
 		{5, 10, 0, "work [===============               ]  50% 1.2s"},
 		{10, 10, 0, "work [==============================] 100% 1.2s"},
 		{12, 10, 0, "work [==============================] 100% 1.2s"}, // more than announced
-		{3, 0, 0, "work | 1.2s"},
-		{3, 0, 1, "work / 1.2s"},
-		{3, 0, 5, "work / 1.2s"},
+		{0, 0, 0, "work | 1.2s"},
+		{0, 0, 1, "work / 1.2s"},
+		{0, 0, 5, "work / 1.2s"},
+		{3, 0, 2, "work - 1.2s, 3 done"},
+		{-1, 0, 3, "work \\ 1.2s"}, // writers added more than went
 	} {
 		if got := progressLine("work", tc.done, tc.total, 1234*time.Millisecond, tc.frame); got != tc.want {
 			t.Errorf("progressLine(%d of %d, frame %d) = %q, want %q", tc.done, tc.total, tc.frame, got, tc.want)
