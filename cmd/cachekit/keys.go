@@ -36,7 +36,7 @@ func setupKeys(fs *flag.FlagSet) action {
 	df := newDiskFlags(fs, true)
 	prefix := fs.String("prefix", "", "list only the keys that start with `prefix`")
 	limit := fs.Int("limit", 1000, "list at most `n` keys (0: all)")
-	return func(ctx context.Context, stdout, _ io.Writer, args []string) error {
+	return func(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
@@ -56,6 +56,10 @@ func setupKeys(fs *flag.FlagSet) action {
 					k = fmt.Sprintf("%q", k)
 				}
 				fmt.Fprintln(stdout, k)
+			}
+			if r.Truncated {
+				// On stderr: stdout stays a plain list of keys.
+				fmt.Fprintf(stderr, "cachekit keys: more keys follow; raise -limit (0: no limit) to see them\n")
 			}
 			return nil
 		})

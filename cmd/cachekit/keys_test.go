@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +56,10 @@ func TestKeys(t *testing.T) {
 	}
 
 	code, out, errOut := cli(t, "keys", "-dir", dir, "-limit", "3")
-	if want := "\"a\\nz\"\na1\nb1\n"; code != exitOK || out != want || errOut != "" {
-		t.Errorf("keys -limit 3: exit code %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	if want := "\"a\\nz\"\na1\nb1\n"; code != exitOK || out != want || !strings.Contains(errOut, "more keys follow") {
+		t.Errorf("keys -limit 3: exit code %d, stdout %q, stderr %q; want %q and a note that more keys follow", code, out, errOut, want)
+	}
+	if code, out, errOut := cli(t, "keys", "-dir", dir, "-prefix", "c"); code != exitOK || out != "c1\n" || errOut != "" {
+		t.Errorf("keys -prefix c: exit code %d, stdout %q, stderr %q; want c1 alone", code, out, errOut)
 	}
 }

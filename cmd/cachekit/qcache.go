@@ -23,8 +23,8 @@ django-cacheops' invalidate command. Run them after changing data behind the
 application's back (another program, a migration, a manual fix, a batch run
 under qcache.WithoutInvalidation).
 
-(The cache's statistics are counted by each application process and are not
-in the store, so there is no stats command.)`,
+(The query cache's statistics are counted by each application process and
+are not in the store, so there is no qcache stats command.)`,
 	sub: []*command{invalidateCommand},
 }
 
