@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -706,5 +708,48 @@ func TestDiskContextBoundsLockWait(t *testing.T) {
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Set under a deadline while locked: %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestDiskVacuum(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Options{CullLimit: -1})
+	val := bytes.Repeat([]byte("v"), 1000)
+	items := map[string][]byte{}
+	for i := range 2000 {
+		items[fmt.Sprint(i)] = val
+	}
+	if err := s.SetMany(bg, items, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(bg, slices.Collect(maps.Keys(items))[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	// dbBytes is the database's size on disk, write-ahead log included.
+	dbBytes := func() int64 {
+		var n int64
+		for _, name := range []string{dbFile, dbFile + "-wal"} {
+			if fi, err := os.Stat(filepath.Join(s.Dir(), name)); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+	before := dbBytes()
+	if err := s.Vacuum(bg); err != nil {
+		t.Fatal(err)
+	}
+	if after := dbBytes(); after >= before/4 {
+		t.Errorf("database and log %d bytes after Vacuum, want well under the %d before", after, before)
+	}
+	if n, err := s.Len(bg); n != 1 || err != nil {
+		t.Errorf("Len after Vacuum = %d, %v; want the one entry left", n, err)
+	}
+	if rep, err := s.Check(bg, false); err != nil || !rep.OK() {
+		t.Errorf("Check after Vacuum = %+v, %v", rep, err)
+	}
+	s.Close()
+	if err := s.Vacuum(bg); !errors.Is(err, cachekit.ErrClosed) {
+		t.Errorf("Vacuum after Close = %v, want ErrClosed", err)
 	}
 }

@@ -184,6 +184,29 @@ func (s *Store) Volume(ctx context.Context) (int64, error) {
 	return v, s.classify("volume", "", err)
 }
 
+// Vacuum rebuilds the database file without its free pages, so that the
+// space deleted entries left behind goes back to the file system (SQLite's
+// VACUUM), then truncates the write-ahead log it went through. Deletions
+// never shrink the file by themselves (auto_vacuum is off: it fragments the
+// database). It runs alone among this Store's writes, holds the database's
+// write lock meanwhile, and needs free disk space about the size of the
+// database.
+func (s *Store) Vacuum(ctx context.Context) error {
+	if err := s.begin(ctx, "vacuum", ""); err != nil {
+		return err
+	}
+	defer s.end()
+	err := s.exclusive(ctx, func(ctx context.Context) error {
+		for _, q := range []string{`VACUUM`, `PRAGMA wal_checkpoint(TRUNCATE)`} {
+			if err := s.retry(ctx, func() error { _, err := s.wdb.ExecContext(ctx, q); return err }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return s.classify("vacuum", "", err)
+}
+
 // Expire removes every expired entry and returns how many it removed.
 func (s *Store) Expire(ctx context.Context) (int, error) {
 	if err := s.begin(ctx, "expire", ""); err != nil {

@@ -11,10 +11,22 @@ import (
 
 // Exit codes of run.
 const (
-	exitOK    = 0 // the command succeeded, or help was asked for
-	exitError = 1 // the operation failed
-	exitUsage = 2 // the command line is wrong
+	exitOK       = 0 // the command succeeded, or help was asked for
+	exitError    = 1 // the operation failed
+	exitUsage    = 2 // the command line is wrong
+	exitNotFound = 3 // get: the key holds no live entry
+	exitProblems = 4 // check: problems were found and left unrepaired
 )
+
+// exitStatusHelp explains the exit codes, in the root command's help.
+const exitStatusHelp = `Exit status:
+  0  success (or help was asked for)
+  1  the operation failed (a store that cannot be opened or reached, an
+     error from the store)
+  2  usage error (an unknown command or flag, a missing or malformed
+     argument)
+  3  get: the key holds no live entry
+  4  check: the cache has problems (run check -fix to repair them)`
 
 // A command is a node of the command tree: either a group, which has
 // subcommands, or a leaf, which has a setup function. New commands (the disk
@@ -36,8 +48,9 @@ type command struct {
 	setup func(fs *flag.FlagSet) action
 }
 
-// action is what a leaf command does.
-type action func(ctx context.Context, stdout io.Writer, args []string) error
+// action is what a leaf command does. It writes its results to stdout and
+// may draw progress on stderr (never its errors: run prints those).
+type action func(ctx context.Context, stdout, stderr io.Writer, args []string) error
 
 // usageError is an error in the command line: run prints it with a pointer
 // to the command's help and exits with code 2.
@@ -50,14 +63,34 @@ func usagef(format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...)}
 }
 
+// codeError is a failure with an exit code of its own (exitNotFound,
+// exitProblems): run prints err and exits with code.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
+
 // root is the command tree.
 var root = &command{
 	name:    "cachekit",
 	summary: "operate on cachekit caches",
-	help: `cachekit operates on cachekit's caches from the shell.
+	help: `cachekit operates on cachekit's caches from the shell: it inspects and
+maintains a disk cache (package disk) in its directory, invalidates a qcache
+query cache in its store, and benchmarks the stores side by side.
 
-Exit status: 0 on success, 1 when the operation failed, 2 for a usage error.`,
-	sub: []*command{qcacheCommand},
+Commands that print data take -json: one JSON document on stdout, with
+stable field names, for scripts. Long work (check, evict, clear, bench)
+draws a progress line on stderr when stderr is a terminal, never with -json.
+
+` + exitStatusHelp,
+	sub: []*command{
+		statsCommand, keysCommand, getCommand, setCommand, deleteCommand,
+		evictCommand, expireCommand, clearCommand, checkCommand, vacuumCommand,
+		qcacheCommand, benchCommand,
+	},
 }
 
 // run runs the command line args (without the program name), writing its
@@ -106,12 +139,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		err = &usageError{msg: err.Error()} // the flag package's errors are all about the command line
 	default:
-		err = act(ctx, stdout, rest)
+		err = act(ctx, stdout, stderr, rest)
 	}
 	var ue *usageError
+	var ce *codeError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ce.code
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		fmt.Fprintf(stderr, "usage: %s\nRun '%s -h' for help.\n", leafSynopsis(name, cmd), name)

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cachekit/cachekit/disk"
 )
 
 func TestRunHelpAndUsage(t *testing.T) {
@@ -59,6 +61,47 @@ func TestRunHelpAndUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHelpListsEveryCommand checks that --help and help list every
+// command of the tree, and that every leaf's -h explains its flags.
+func TestHelpListsEveryCommand(t *testing.T) {
+	t.Parallel()
+	want := []string{"stats", "keys", "get", "set", "delete", "evict", "expire", "clear", "check", "vacuum", "qcache", "bench"}
+	for _, args := range [][]string{{"--help"}, {"help"}} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut); code != exitOK {
+			t.Fatalf("%q: exit code %d", args, code)
+		}
+		for _, name := range want {
+			if !strings.Contains(out.String(), "\n  "+name+" ") {
+				t.Errorf("%q does not list %s:\n%s", args, name, out.String())
+			}
+		}
+		for _, code := range []string{"0  success", "1  the operation failed", "2  usage error", "3  get:", "4  check:"} {
+			if !strings.Contains(out.String(), code) {
+				t.Errorf("%q does not explain exit status %q", args, code)
+			}
+		}
+	}
+	var walk func(path []string, c *command)
+	walk = func(path []string, c *command) {
+		if c.setup == nil {
+			for _, s := range c.sub {
+				walk(append(slices.Clone(path), s.name), s)
+			}
+			return
+		}
+		var out, errOut bytes.Buffer
+		args := append(slices.Clone(path), "-h")
+		if code := run(context.Background(), args, &out, &errOut); code != exitOK || errOut.Len() != 0 {
+			t.Errorf("%q: exit code %d, stderr %q", args, code, errOut.String())
+		}
+		if !strings.Contains(out.String(), "usage: cachekit "+strings.Join(path, " ")) || !strings.Contains(out.String(), "\nFlags:\n  -") || c.help == "" {
+			t.Errorf("%q prints no synopsis, help or flags:\n%s", args, out.String())
+		}
+	}
+	walk(nil, root)
 }
 
 func TestParseFlags(t *testing.T) {
@@ -138,5 +181,23 @@ func TestBinary(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "no COLUMN=VALUE given") {
 		t.Errorf("stderr %q, want the reason", errOut.String())
+	}
+
+	// The disk commands, with their exit statuses, through the binary.
+	dir, _ := newCache(t, disk.Options{})
+	out.Reset()
+	cmd = exec.Command(bin, "set", "-dir", dir, "-file", "-", "k")
+	cmd.Stdin, cmd.Stdout = strings.NewReader("from stdin"), &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	if got, err := exec.Command(bin, "get", "-dir", dir, "k").Output(); string(got) != "from stdin" || err != nil {
+		t.Errorf("get k: %q, %v; want the value set from stdin", got, err)
+	}
+	if err := exec.Command(bin, "get", "-dir", dir, "nope").Run(); !errors.As(err, &exit) || exit.ExitCode() != exitNotFound {
+		t.Errorf("get nope: %v, want exit status %d", err, exitNotFound)
+	}
+	if got, err := exec.Command(bin, "--help").Output(); err != nil || !strings.Contains(string(got), "  vacuum  ") {
+		t.Errorf("--help: %v, %q; want the list of commands", err, got)
 	}
 }

@@ -23,8 +23,8 @@ django-cacheops' invalidate command. Run them after changing data behind the
 application's back (another program, a migration, a manual fix, a batch run
 under qcache.WithoutInvalidation).
 
-(The cache's statistics are counted by each application process and are not
-in the store, so there is no stats command.)`,
+(The query cache's statistics are counted by each application process and
+are not in the store, so there is no qcache stats command.)`,
 	sub: []*command{invalidateCommand},
 }
 
@@ -159,7 +159,7 @@ func (f *policyFlags) with(ctx context.Context, fn func(context.Context, *qcache
 // setupInvalidateAll is "cachekit qcache invalidate all".
 func setupInvalidateAll(fs *flag.FlagSet) action {
 	pf := newPolicyFlags(fs)
-	return func(ctx context.Context, stdout io.Writer, args []string) error {
+	return func(ctx context.Context, stdout, _ io.Writer, args []string) error {
 		if len(args) > 0 {
 			return usagef("unexpected arguments %q: all takes none", args)
 		}
@@ -179,7 +179,7 @@ func setupInvalidateAll(fs *flag.FlagSet) action {
 // setupInvalidateTable is "cachekit qcache invalidate table".
 func setupInvalidateTable(fs *flag.FlagSet) action {
 	pf := newPolicyFlags(fs)
-	return func(ctx context.Context, stdout io.Writer, args []string) error {
+	return func(ctx context.Context, stdout, _ io.Writer, args []string) error {
 		if len(args) == 0 {
 			return usagef("no table given")
 		}
@@ -216,7 +216,7 @@ func setupInvalidateRow(fs *flag.FlagSet) action {
 		nulls = append(nulls, s)
 		return nil
 	})
-	return func(ctx context.Context, stdout io.Writer, args []string) error {
+	return func(ctx context.Context, stdout, _ io.Writer, args []string) error {
 		if len(args) == 0 {
 			return usagef("no table given")
 		}
