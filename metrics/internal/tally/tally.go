@@ -1,0 +1,245 @@
+// Package tally counts the events of cachekit's caches for the metrics
+// adapters (metrics/prometheus, metrics/otel), so that both export the same
+// counters with the same meaning.
+//
+// Each source (a memo.Func's observer, a qcache policy's observer, a
+// memory.Cache's OnEvict or Stats) keeps its own atomic counters, indexed
+// by event kind, so that an event costs one or two atomic adds and no
+// allocation; [Set.Snapshot] reads them all when the metrics are collected
+// and sums the sources that share a cache name. Adding an event source is
+// a type with a collect method and a constructor on [Set].
+package tally
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cachekit/cachekit/memo"
+	"github.com/cachekit/cachekit/memory"
+	"github.com/cachekit/cachekit/qcache"
+)
+
+// Family is a metric family; the adapters map each to their own names.
+type Family uint8
+
+// The families. The Label of a [Sample] is empty unless stated.
+const (
+	// Hits: reads served a usable value (memo Hit and NegativeHit, qcache
+	// Hit, memory.Stats Hits).
+	Hits Family = iota
+	// Misses: reads that found nothing usable and load (memo Miss, qcache
+	// Miss, memory.Stats Misses).
+	Misses
+	// StaleServed: stale values served; Label is "revalidate" (inside the
+	// stale-while-revalidate window) or "error" (the refresh failed).
+	StaleServed
+	// Evictions: entries that left a memory.Cache; Label is the
+	// memory.Reason ("evicted", "expired", ...).
+	Evictions
+	// Invalidations: qcache invalidations applied; Label is "rows",
+	// "table" or "global".
+	Invalidations
+	// Events: every observed event; Label is its kind's name ("hit",
+	// "refresh-ok", "invalidate-rows", ...).
+	Events
+	// Entries: a gauge, the entries a memory.Cache holds.
+	Entries
+
+	NumFamilies
+)
+
+// Labeled reports whether the series of f have a Label.
+func (f Family) Labeled() bool {
+	return f == StaleServed || f == Evictions || f == Invalidations || f == Events
+}
+
+// Sample is the value of one series.
+type Sample struct {
+	Family Family
+	Cache  string
+	Label  string
+	Value  uint64
+}
+
+// source is one event source of a Set.
+type source interface {
+	// collect passes every series of the source to emit.
+	collect(emit func(f Family, label string, v uint64))
+	cache() string
+}
+
+// Set is the event sources of one adapter. Its zero value is ready to use;
+// it is safe for concurrent use.
+type Set struct {
+	mu      sync.Mutex // protects sources
+	sources []source
+}
+
+func (s *Set) add(src source) {
+	s.mu.Lock()
+	s.sources = append(s.sources, src)
+	s.mu.Unlock()
+}
+
+// Snapshot returns the current value of every series, summed over the
+// sources that share a cache name, sorted by family, cache and label.
+func (s *Set) Snapshot() []Sample {
+	s.mu.Lock()
+	sources := slices.Clone(s.sources)
+	s.mu.Unlock()
+	type id struct {
+		f            Family
+		cache, label string
+	}
+	sums := make(map[id]uint64)
+	for _, src := range sources { // outside the lock: Stats may take the cache's
+		name := src.cache()
+		src.collect(func(f Family, label string, v uint64) {
+			sums[id{f, name, label}] += v
+		})
+	}
+	out := make([]Sample, 0, len(sums))
+	for k, v := range sums {
+		out = append(out, Sample{Family: k.f, Cache: k.cache, Label: k.label, Value: v})
+	}
+	slices.SortFunc(out, func(a, b Sample) int {
+		return cmp.Or(cmp.Compare(a.Family, b.Family), cmp.Compare(a.Cache, b.Cache), cmp.Compare(a.Label, b.Label))
+	})
+	return out
+}
+
+// eventSource counts the events of an observer by kind (both memo's and
+// qcache's kinds are uint8); series maps the counts to the families.
+type eventSource struct {
+	name     string
+	kinds    [256]atomic.Uint64
+	staleErr atomic.Uint64 // stale values served in place of a failed refresh
+	series   func(k func(kind uint8) uint64, staleErr uint64, emit func(Family, string, uint64))
+	kindName func(uint8) string
+}
+
+// events adds an event source named cache.
+func (s *Set) events(cache string, kindName func(uint8) string,
+	series func(k func(uint8) uint64, staleErr uint64, emit func(Family, string, uint64))) *eventSource {
+	o := &eventSource{name: cache, series: series, kindName: kindName}
+	s.add(o)
+	return o
+}
+
+// count counts one event of kind k; staleErr says it served a stale value
+// because a refresh failed.
+func (o *eventSource) count(k uint8, staleErr bool) {
+	o.kinds[k].Add(1)
+	if staleErr {
+		o.staleErr.Add(1)
+	}
+}
+
+func (o *eventSource) cache() string { return o.name }
+
+func (o *eventSource) collect(emit func(Family, string, uint64)) {
+	// staleErr is read before the kinds: an event counted in both is then
+	// never subtracted (series may compute kind - staleErr) before it is added.
+	staleErr := o.staleErr.Load()
+	o.series(func(k uint8) uint64 { return o.kinds[k].Load() }, staleErr, emit)
+	for i := range o.kinds {
+		if v := o.kinds[i].Load(); v > 0 {
+			emit(Events, o.kindName(uint8(i)), v)
+		}
+	}
+}
+
+// Memo returns an observer for memo.Options.Observer that counts the
+// events of the cache named cache.
+func (s *Set) Memo(cache string) memo.Observer {
+	o := s.events(cache, func(i uint8) string { return memo.EventKind(i).String() },
+		func(k func(uint8) uint64, staleErr uint64, emit func(Family, string, uint64)) {
+			emit(Hits, "", k(uint8(memo.Hit))+k(uint8(memo.NegativeHit)))
+			emit(Misses, "", k(uint8(memo.Miss)))
+			stale := k(uint8(memo.StaleServed))
+			emit(StaleServed, "error", staleErr)
+			emit(StaleServed, "revalidate", stale-min(staleErr, stale))
+		})
+	return memo.ObserverFunc(func(e memo.Event) {
+		o.count(uint8(e.Kind), e.Kind == memo.StaleServed && e.Err != nil)
+	})
+}
+
+// QCache returns an observer for a qcache policy's options (Observer)
+// that counts the events of the cache named cache.
+func (s *Set) QCache(cache string) qcache.Observer {
+	o := s.events(cache, func(i uint8) string { return qcache.EventKind(i).String() },
+		func(k func(uint8) uint64, _ uint64, emit func(Family, string, uint64)) {
+			emit(Hits, "", k(uint8(qcache.Hit)))
+			emit(Misses, "", k(uint8(qcache.Miss)))
+			emit(Invalidations, "rows", k(uint8(qcache.InvalidateRows)))
+			emit(Invalidations, "table", k(uint8(qcache.InvalidateTable)))
+			emit(Invalidations, "global", k(uint8(qcache.InvalidateGlobal)))
+		})
+	return qcache.ObserverFunc(func(e qcache.Event) { o.count(uint8(e.Kind), false) })
+}
+
+// Evictions returns a counter of the evictions of the memory.Cache named
+// cache, by reason; [OnEvict] adapts it to memory.Options.OnEvict.
+func (s *Set) Evictions(cache string) func(memory.Reason) {
+	o := &evictSource{name: cache}
+	s.add(o)
+	return func(r memory.Reason) {
+		if r > 0 && int(r) < len(o.reasons) {
+			o.reasons[r].Add(1)
+		}
+	}
+}
+
+// OnEvict returns a function for memory.Options.OnEvict that counts the
+// evictions of the cache named cache by reason.
+func OnEvict[K comparable, V any](s *Set, cache string) func(K, V, memory.Reason) {
+	count := s.Evictions(cache)
+	return func(_ K, _ V, r memory.Reason) { count(r) }
+}
+
+// evictReasons is the largest memory.Reason counted plus one.
+const evictReasons = int(memory.ReasonRejected) + 1
+
+type evictSource struct {
+	name    string
+	reasons [evictReasons]atomic.Uint64
+}
+
+func (o *evictSource) cache() string { return o.name }
+
+func (o *evictSource) collect(emit func(Family, string, uint64)) {
+	for r := memory.ReasonEvicted; int(r) < evictReasons; r++ {
+		emit(Evictions, r.String(), o.reasons[r].Load())
+	}
+}
+
+// StatsReader is what [Set.Memory] reads: a *memory.Cache of any type.
+type StatsReader interface {
+	Stats() memory.Stats
+	Len() int
+}
+
+// Memory adds the hits and misses of c's Stats (c must be created with
+// memory.Options.Stats) and its entry count, read at every snapshot, under
+// the name cache. Evictions are not read from Stats: count them with
+// [OnEvict], which also gives the reasons Stats has no counter for.
+func (s *Set) Memory(cache string, c StatsReader) {
+	s.add(&memorySource{name: cache, c: c})
+}
+
+type memorySource struct {
+	name string
+	c    StatsReader
+}
+
+func (o *memorySource) cache() string { return o.name }
+
+func (o *memorySource) collect(emit func(Family, string, uint64)) {
+	st := o.c.Stats()
+	emit(Hits, "", st.Hits)
+	emit(Misses, "", st.Misses)
+	emit(Entries, "", uint64(o.c.Len()))
+}

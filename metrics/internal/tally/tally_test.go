@@ -1,0 +1,80 @@
+package tally
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cachekit/cachekit/memo"
+	"github.com/cachekit/cachekit/memory"
+	"github.com/cachekit/cachekit/qcache"
+)
+
+// value returns the sample of family f, cache and label, or -1.
+func value(samples []Sample, f Family, cache, label string) int64 {
+	for _, s := range samples {
+		if s.Family == f && s.Cache == cache && s.Label == label {
+			return int64(s.Value)
+		}
+	}
+	return -1
+}
+
+func TestSnapshotSumsSourcesByName(t *testing.T) {
+	t.Parallel()
+	var s Set
+	a, b := s.Memo("users"), s.Memo("users")
+	a.Observe(memo.Event{Kind: memo.Hit})
+	b.Observe(memo.Event{Kind: memo.NegativeHit})
+	b.Observe(memo.Event{Kind: memo.Miss})
+	a.Observe(memo.Event{Kind: memo.StaleServed})
+	a.Observe(memo.Event{Kind: memo.StaleServed, Err: errors.New("down")})
+	q := s.QCache("sql")
+	q.Observe(qcache.Event{Kind: qcache.InvalidateRows})
+	q.Observe(qcache.Event{Kind: qcache.Hit})
+	OnEvict[string, int](&s, "users")("k", 1, memory.ReasonExpired)
+
+	got := s.Snapshot()
+	for _, c := range []struct {
+		f            Family
+		cache, label string
+		want         int64
+	}{
+		{Hits, "users", "", 2},
+		{Misses, "users", "", 1},
+		{StaleServed, "users", "revalidate", 1},
+		{StaleServed, "users", "error", 1},
+		{Events, "users", "negative-hit", 1},
+		{Evictions, "users", "expired", 1},
+		{Evictions, "users", "evicted", 0},
+		{Hits, "sql", "", 1},
+		{Invalidations, "sql", "rows", 1},
+		{Invalidations, "sql", "global", 0},
+		{Events, "sql", "invalidate-rows", 1},
+		{Events, "sql", "miss", -1}, // kinds never seen have no series
+	} {
+		if v := value(got, c.f, c.cache, c.label); v != c.want {
+			t.Errorf("family %d cache %q label %q = %d, want %d", c.f, c.cache, c.label, v, c.want)
+		}
+	}
+	for i := 1; i < len(got); i++ {
+		p, s := got[i-1], got[i]
+		if p.Family > s.Family || p.Family == s.Family && (p.Cache > s.Cache || p.Cache == s.Cache && p.Label >= s.Label) {
+			t.Fatalf("snapshot not sorted at %d: %+v after %+v", i, s, p)
+		}
+	}
+}
+
+func TestMemoryStats(t *testing.T) {
+	t.Parallel()
+	c := memory.Must(memory.Options[string, int]{Stats: true})
+	defer c.Close()
+	var s Set
+	s.Memory("local", c)
+	c.Set("a", 1)
+	c.Get("a")
+	c.Get("b")
+	got := s.Snapshot()
+	if h, m, n := value(got, Hits, "local", ""), value(got, Misses, "local", ""), value(got, Entries, "local", ""); h != 1 || m != 1 || n != 1 {
+		t.Errorf("hits, misses, entries = %d, %d, %d, want 1, 1, 1", h, m, n)
+	}
+}
