@@ -4,12 +4,12 @@ go 1.25.0
 
 replace github.com/cachekit/cachekit => ../..
 
-require (
-	github.com/cachekit/cachekit v0.0.0-00010101000000-000000000000
-	github.com/mattn/go-sqlite3 v1.14.53
-)
+require github.com/cachekit/cachekit v0.0.0-00010101000000-000000000000
 
-require github.com/kylelemons/godebug v1.1.0 // indirect
+require (
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/mattn/go-sqlite3 v1.14.53 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -1,0 +1,180 @@
+// Package scenario drives real caches through the metrics adapters for
+// their tests, so that the Prometheus and OpenTelemetry modules check the
+// same events against their own expected output. Each function documents
+// the events it causes.
+package scenario
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the qcache scenario's database
+
+	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/cachetest"
+	"github.com/cachekit/cachekit/memo"
+	"github.com/cachekit/cachekit/memory"
+	"github.com/cachekit/cachekit/metrics/internal/tally"
+	"github.com/cachekit/cachekit/qcache"
+)
+
+// Load is the shape of the loads the scenarios time.
+type Load = func(context.Context, int) (string, error)
+
+// Adapter is a metrics adapter under test: its exported API, with the
+// generic functions instantiated.
+type Adapter interface {
+	Memo(cache string) memo.Observer
+	QCache(cache string) qcache.Observer
+	Memory(cache string, c tally.StatsReader)
+	OnEvict(cache string) func(string, int, memory.Reason)
+	TimeLoad(cache string, load Load) Load
+}
+
+// LoadCount is how many loads of a cache ended with a result.
+type LoadCount struct {
+	Cache, Result string
+	N             uint64
+}
+
+// MemoLoads are the loads [Memo] times.
+var MemoLoads = []LoadCount{{"users", "ok", 2}, {"users", "error", 0}, {"profiles", "ok", 1}, {"profiles", "error", 1}}
+
+// Memo drives two memo.Funcs with timed loads. users: a miss, a hit, then
+// (past its TTL) a stale value served while a background refresh runs
+// (refresh-start, refresh-ok). profiles: a miss, then past its TTL a
+// refresh that fails (refresh-start, refresh-fail) and the stale value
+// served in its place. Loads: see [MemoLoads].
+func Memo(t *testing.T, a Adapter) {
+	t.Helper()
+	ctx := context.Background()
+	clock := cachetest.NewFakeClock(time.Now())
+	store, err := memory.NewStore(memory.StoreOptions{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cache := cachekit.Must[string](store, cachekit.Options{Clock: clock})
+	t.Cleanup(func() { cache.Close() })
+
+	users := memo.Must(cache, "users", a.TimeLoad("users", func(context.Context, int) (string, error) {
+		return "user", nil
+	}), memo.Options{TTL: time.Minute, StaleWhileRevalidate: time.Hour, Observer: a.Memo("users")})
+	var fail atomic.Bool
+	profiles := memo.Must(cache, "profiles", a.TimeLoad("profiles", func(context.Context, int) (string, error) {
+		if fail.Load() {
+			return "", errors.New("database down")
+		}
+		return "profile", nil
+	}), memo.Options{TTL: time.Minute, StaleIfError: time.Hour, Observer: a.Memo("profiles")})
+
+	for range 2 {
+		if _, err := users.Call(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := profiles.Call(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	fail.Store(true)
+	if v, err := users.Call(ctx, 1); err != nil || v != "user" {
+		t.Fatalf("stale users.Call = %q, %v", v, err)
+	}
+	if v, err := profiles.Call(ctx, 1); err != nil || v != "profile" {
+		t.Fatalf("stale-if-error profiles.Call = %q, %v", v, err)
+	}
+	// Close waits for the background refresh of users.
+	if err := users.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := profiles.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Memory drives a memory.Cache named "local" with stats: one entry
+// replaced, one deleted and one expired; one hit, two misses; one entry
+// left.
+func Memory(t *testing.T, a Adapter) {
+	t.Helper()
+	clock := cachetest.NewFakeClock(time.Now())
+	c, err := memory.New(memory.Options[string, int]{Stats: true, Clock: clock, OnEvict: a.OnEvict("local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	a.Memory("local", c)
+
+	c.Set("a", 1)
+	c.Set("a", 2) // replaced
+	c.SetWithTTL("b", 1, time.Second)
+	c.Set("c", 1)
+	c.Delete("c") // deleted
+	c.Get("a")    // hit
+	c.Get("x")    // miss
+	clock.Advance(2 * time.Second)
+	c.Get("b") // miss, expired
+}
+
+// QCache drives a qcache table policy named "sql" on an in-memory SQLite
+// database: CREATE TABLE (a global invalidation), a read (miss, stored),
+// the same read (hit), an INSERT (a table invalidation), the read again
+// (miss, stored).
+func QCache(t *testing.T, a Adapter) {
+	t.Helper()
+	store, err := memory.NewStore(memory.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	policy, err := qcache.NewTablePolicy(qcache.TableOptions{
+		Store:    store,
+		Observer: a.QCache("sql"),
+		Reads: func(sql string) ([]string, bool) {
+			return []string{"users"}, strings.HasPrefix(sql, "SELECT")
+		},
+		Writes: func(sql string) ([]string, bool) {
+			return []string{"users"}, strings.HasPrefix(sql, "INSERT INTO users")
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := qcache.Open("sqlite3", ":memory:", qcache.Options{Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1) // one in-memory database
+
+	if _, err := db.Exec("CREATE TABLE users (name TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int) {
+		t.Helper()
+		if err := db.QueryRow("SELECT count(*) FROM users").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	count()
+	count()
+	if _, err := db.Exec("INSERT INTO users (name) VALUES (?)", "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("count after insert = %d, want 1", n)
+	}
+}
+
+// SharedName gives one hit to a memo observer and one to a qcache
+// observer, both named "app": the adapters sum them into one series.
+func SharedName(a Adapter) {
+	a.Memo("app").Observe(memo.Event{Kind: memo.Hit})
+	a.QCache("app").Observe(qcache.Event{Kind: qcache.Hit})
+}
