@@ -2,8 +2,9 @@
 // Prometheus (github.com/prometheus/client_golang). It lives in its own
 // module so that the cachekit module does not depend on client_golang.
 //
-// A [Metrics] is a prometheus.Collector. Give its event sources to the
-// caches, each under a cache name (the "cache" label):
+// A [Metrics] is a prometheus.Collector around a [metrics.Set], whose Memo,
+// QCache and Memory methods give the caches their event sources, each
+// under a cache name (the "cache" label):
 //
 //	m, err := prometheus.New(reg, prometheus.Options{})
 //	f := memo.Must(cache, "users.Get", load, memo.Options{Observer: m.Memo("users")})
@@ -46,7 +47,7 @@
 // # Caveats
 //
 // A source is never removed: a Metrics keeps reading a memory.Cache given
-// to [Metrics.Memory] (and keeps it reachable) for as long as the Metrics
+// to [metrics.Set.Memory] (and keeps it reachable) for as long as the Metrics
 // lives, and series never disappear. Give each cache a Metrics that lives
 // as long as the process, or as long as its caches.
 //
@@ -62,10 +63,8 @@ import (
 
 	prom "github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
-	"github.com/cachekit/cachekit/metrics/internal/tally"
-	"github.com/cachekit/cachekit/qcache"
+	"github.com/cachekit/cachekit/metrics"
 )
 
 // DefaultBuckets are the load duration buckets, in seconds: 10µs to about
@@ -87,9 +86,10 @@ type Options struct {
 // Metrics counts the events of cachekit's caches and exports them as a
 // prometheus.Collector. It is safe for concurrent use.
 type Metrics struct {
-	set   tally.Set
-	descs [tally.NumFamilies]*prom.Desc
-	types [tally.NumFamilies]prom.ValueType
+	metrics.Set // the event sources: Memo, QCache, Memory
+
+	descs [metrics.NumFamilies]*prom.Desc
+	types [metrics.NumFamilies]prom.ValueType
 	loads *prom.HistogramVec
 }
 
@@ -111,17 +111,17 @@ func New(reg prom.Registerer, opts Options) (*Metrics, error) {
 			ConstLabels: opts.ConstLabels,
 		}, []string{"cache", "result"}),
 	}
-	family := func(f tally.Family, name, help string, t prom.ValueType, label ...string) {
+	family := func(f metrics.Family, name, help string, t prom.ValueType, label ...string) {
 		m.descs[f] = prom.NewDesc(name, help, append([]string{"cache"}, label...), opts.ConstLabels)
 		m.types[f] = t
 	}
-	family(tally.Hits, "cachekit_hits_total", "Reads served a usable value from the cache.", prom.CounterValue)
-	family(tally.Misses, "cachekit_misses_total", "Reads that found nothing usable in the cache and load.", prom.CounterValue)
-	family(tally.StaleServed, "cachekit_stale_served_total", "Stale values served, by reason (revalidate, error).", prom.CounterValue, "reason")
-	family(tally.Evictions, "cachekit_evictions_total", "Entries that left an in-process cache, by reason.", prom.CounterValue, "reason")
-	family(tally.Invalidations, "cachekit_invalidations_total", "Query cache invalidations applied, by kind (rows, table, global).", prom.CounterValue, "kind")
-	family(tally.Events, "cachekit_events_total", "Events observed, by kind.", prom.CounterValue, "kind")
-	family(tally.Entries, "cachekit_entries", "Entries held by an in-process cache.", prom.GaugeValue)
+	family(metrics.Hits, "cachekit_hits_total", "Reads served a usable value from the cache.", prom.CounterValue)
+	family(metrics.Misses, "cachekit_misses_total", "Reads that found nothing usable in the cache and load.", prom.CounterValue)
+	family(metrics.StaleServed, "cachekit_stale_served_total", "Stale values served, by reason (revalidate, error).", prom.CounterValue, "reason")
+	family(metrics.Evictions, "cachekit_evictions_total", "Entries that left an in-process cache, by reason.", prom.CounterValue, "reason")
+	family(metrics.Invalidations, "cachekit_invalidations_total", "Query cache invalidations applied, by kind (rows, table, global).", prom.CounterValue, "kind")
+	family(metrics.Events, "cachekit_events_total", "Events observed, by kind.", prom.CounterValue, "kind")
+	family(metrics.Entries, "cachekit_entries", "Entries held by an in-process cache.", prom.GaugeValue)
 	if reg != nil {
 		if err := reg.Register(m); err != nil {
 			return nil, err
@@ -140,7 +140,7 @@ func (m *Metrics) Describe(ch chan<- *prom.Desc) {
 
 // Collect reads every source and sends the metrics (prometheus.Collector).
 func (m *Metrics) Collect(ch chan<- prom.Metric) {
-	for _, s := range m.set.Snapshot() {
+	for _, s := range m.Snapshot() {
 		labels := []string{s.Cache}
 		if s.Family.Labeled() {
 			labels = append(labels, s.Label)
@@ -150,25 +150,10 @@ func (m *Metrics) Collect(ch chan<- prom.Metric) {
 	m.loads.Collect(ch)
 }
 
-// Memo returns an observer for memo.Options.Observer that counts the
-// events of a memo.Func under the cache name cache.
-func (m *Metrics) Memo(cache string) memo.Observer { return m.set.Memo(cache) }
-
-// QCache returns an observer for a qcache policy (TableOptions.Observer,
-// GranularOptions.Observer) that counts its reads and invalidations under
-// the cache name cache.
-func (m *Metrics) QCache(cache string) qcache.Observer { return m.set.QCache(cache) }
-
-// Memory reads the hits and misses of c's Stats (c must be created with
-// memory.Options.Stats, or they stay zero) and its entry count at every
-// collection, under the cache name cache. Count its evictions with
-// [OnEvict].
-func (m *Metrics) Memory(cache string, c tally.StatsReader) { m.set.Memory(cache, c) }
-
 // OnEvict returns a function for memory.Options.OnEvict that counts the
 // evictions of a memory.Cache by reason under the cache name cache.
 func OnEvict[K comparable, V any](m *Metrics, cache string) func(K, V, memory.Reason) {
-	return tally.OnEvict[K, V](&m.set, cache)
+	return metrics.OnEvict[K, V](&m.Set, cache)
 }
 
 // TimeLoad wraps load so that every call is observed in the load duration

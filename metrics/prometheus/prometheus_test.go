@@ -10,37 +10,27 @@ import (
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/metrics/internal/scenario"
 	cacheprom "github.com/cachekit/cachekit/metrics/prometheus"
 )
 
-// adapter is a Metrics as the scenarios see it.
-type adapter struct{ *cacheprom.Metrics }
-
-func (a adapter) OnEvict(cache string) func(string, int, memory.Reason) {
-	return cacheprom.OnEvict[string, int](a.Metrics, cache)
-}
-
-func (a adapter) TimeLoad(cache string, load scenario.Load) scenario.Load {
-	return cacheprom.TimeLoad(a.Metrics, cache, load)
-}
-
 // newMetrics returns a Metrics registered on a fresh registry.
-func newMetrics(t *testing.T) (adapter, *prom.Registry) {
+func newMetrics(t *testing.T) (scenario.Adapter, *prom.Registry) {
 	t.Helper()
 	reg := prom.NewRegistry()
 	m, err := cacheprom.New(reg, cacheprom.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return adapter{m}, reg
+	timeLoad := func(cache string, load scenario.Load) scenario.Load { return cacheprom.TimeLoad(m, cache, load) }
+	return scenario.Adapter{Set: &m.Set, TimeLoad: timeLoad}, reg
 }
 
-// compare checks the metrics of reg named in the golden file against it
-// (text exposition format).
-func compare(t *testing.T, reg *prom.Registry, golden string) {
+// compare checks the metrics of reg named in the golden file testdata/name.prom
+// against it (text exposition format).
+func compare(t *testing.T, reg *prom.Registry, name string) {
 	t.Helper()
+	golden := "testdata/" + name + ".prom"
 	want, err := os.ReadFile(golden)
 	if err != nil {
 		t.Fatal(err)
@@ -81,40 +71,11 @@ func loadCount(t *testing.T, reg *prom.Registry, cache, result string) (uint64, 
 	return 0, 0
 }
 
-func TestMemo(t *testing.T) {
+// TestScenarios drives real caches (scenario.All) and checks the metrics
+// gathered against testdata/*.prom.
+func TestScenarios(t *testing.T) {
 	t.Parallel()
-	m, reg := newMetrics(t)
-	scenario.Memo(t, m)
-	compare(t, reg, "testdata/memo.prom")
-	for _, c := range scenario.MemoLoads {
-		n, sum := loadCount(t, reg, c.Cache, c.Result)
-		if n != c.N || (n > 0) != (sum > 0) {
-			t.Errorf("load duration %s/%s: count %d sum %g, want count %d", c.Cache, c.Result, n, sum, c.N)
-		}
-	}
-}
-
-func TestMemory(t *testing.T) {
-	t.Parallel()
-	m, reg := newMetrics(t)
-	scenario.Memory(t, m)
-	compare(t, reg, "testdata/memory.prom")
-}
-
-func TestQCache(t *testing.T) {
-	t.Parallel()
-	m, reg := newMetrics(t)
-	scenario.QCache(t, m)
-	compare(t, reg, "testdata/qcache.prom")
-}
-
-// TestSharedName checks that sources of one cache name are summed into
-// one series instead of failing the gathering.
-func TestSharedName(t *testing.T) {
-	t.Parallel()
-	m, reg := newMetrics(t)
-	scenario.SharedName(m)
-	compare(t, reg, "testdata/shared_name.prom")
+	scenario.Check(t, newMetrics, compare, loadCount)
 }
 
 func TestNewTwiceOnOneRegistry(t *testing.T) {

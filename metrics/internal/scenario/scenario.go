@@ -18,21 +18,58 @@ import (
 	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
-	"github.com/cachekit/cachekit/metrics/internal/tally"
+	"github.com/cachekit/cachekit/metrics"
 	"github.com/cachekit/cachekit/qcache"
 )
 
 // Load is the shape of the loads the scenarios time.
 type Load = func(context.Context, int) (string, error)
 
-// Adapter is a metrics adapter under test: its exported API, with the
-// generic functions instantiated.
-type Adapter interface {
-	Memo(cache string) memo.Observer
-	QCache(cache string) qcache.Observer
-	Memory(cache string, c tally.StatsReader)
-	OnEvict(cache string) func(string, int, memory.Reason)
-	TimeLoad(cache string, load Load) Load
+// Adapter is a metrics adapter under test: the metrics.Set it embeds, and
+// its TimeLoad.
+type Adapter struct {
+	*metrics.Set
+	TimeLoad func(cache string, load Load) Load
+}
+
+// Case is one scenario: Run drives the caches, then the adapter's metrics
+// must match the golden file named Name (with the module's extension), and
+// its load duration histogram must have the Loads counts.
+type Case struct {
+	Name  string
+	Run   func(*testing.T, Adapter)
+	Loads []LoadCount
+}
+
+// All are the scenarios.
+var All = []Case{
+	{Name: "memo", Run: Memo, Loads: MemoLoads},
+	{Name: "memory", Run: Memory},
+	{Name: "qcache", Run: QCache},
+	{Name: "shared_name", Run: SharedName},
+}
+
+// Check runs every case of All in a parallel subtest: newAdapter returns
+// a fresh adapter and what reads its output (a registry, a reader),
+// compare checks that output against the golden file of the case, and
+// loads returns the count and sum of its load duration histogram for a
+// cache and a result.
+func Check[R any](t *testing.T, newAdapter func(*testing.T) (Adapter, R), compare func(t *testing.T, r R, name string),
+	loads func(t *testing.T, r R, cache, result string) (uint64, float64)) {
+	for _, c := range All {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			a, r := newAdapter(t)
+			c.Run(t, a)
+			compare(t, r, c.Name)
+			for _, l := range c.Loads {
+				n, sum := loads(t, r, l.Cache, l.Result)
+				if n != l.N || (n > 0) != (sum > 0) {
+					t.Errorf("load duration %s/%s: count %d sum %g, want count %d", l.Cache, l.Result, n, sum, l.N)
+				}
+			}
+		})
+	}
 }
 
 // LoadCount is how many loads of a cache ended with a result.
@@ -103,7 +140,9 @@ func Memo(t *testing.T, a Adapter) {
 func Memory(t *testing.T, a Adapter) {
 	t.Helper()
 	clock := cachetest.NewFakeClock(time.Now())
-	c, err := memory.New(memory.Options[string, int]{Stats: true, Clock: clock, OnEvict: a.OnEvict("local")})
+	evicted := a.Evictions("local")
+	c, err := memory.New(memory.Options[string, int]{Stats: true, Clock: clock,
+		OnEvict: func(_ string, _ int, r memory.Reason) { evicted(r) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +213,7 @@ func QCache(t *testing.T, a Adapter) {
 
 // SharedName gives one hit to a memo observer and one to a qcache
 // observer, both named "app": the adapters sum them into one series.
-func SharedName(a Adapter) {
+func SharedName(_ *testing.T, a Adapter) {
 	a.Memo("app").Observe(memo.Event{Kind: memo.Hit})
 	a.QCache("app").Observe(qcache.Event{Kind: qcache.Hit})
 }

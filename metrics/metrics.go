@@ -1,14 +1,22 @@
-// Package tally counts the events of cachekit's caches for the metrics
-// adapters (metrics/prometheus, metrics/otel), so that both export the same
-// counters with the same meaning.
+// Package metrics counts the events of cachekit's caches by cache name, for
+// any metrics system. The adapters metrics/prometheus and metrics/otel (each
+// its own module, so that this one depends on neither) export a [Set]'s
+// counters under their ecosystem's names; [Set.Snapshot] serves any other
+// exporter (expvar, statsd, logs).
 //
-// Each source (a memo.Func's observer, a qcache policy's observer, a
-// memory.Cache's OnEvict or Stats) keeps its own atomic counters, indexed
-// by event kind, so that an event costs one or two atomic adds and no
-// allocation; [Set.Snapshot] reads them all when the metrics are collected
-// and sums the sources that share a cache name. Adding an event source is
-// a type with a collect method and a constructor on [Set].
-package tally
+// A [Set] gives each cache an event source: [Set.Memo] and [Set.QCache]
+// return observers, [OnEvict] a memory.Options.OnEvict function, and
+// [Set.Memory] reads a memory.Cache's Stats. Each source keeps its own
+// atomic counters, indexed by event kind, so that an event costs one or
+// two atomic adds and no allocation; Snapshot reads them all and sums the
+// sources that share a cache name. Adding an event source is a
+// constructor on Set that maps its event kinds to the [Family] values.
+//
+// # Caveats
+//
+// A source is never removed: a Set keeps reading a memory.Cache given to
+// [Set.Memory] (and keeps it reachable) for as long as the Set lives.
+package metrics
 
 import (
 	"cmp"
@@ -47,7 +55,7 @@ const (
 	// Entries: a gauge, the entries a memory.Cache holds.
 	Entries
 
-	NumFamilies
+	NumFamilies // the number of families, for arrays indexed by Family
 )
 
 // Labeled reports whether the series of f have a Label.
@@ -70,8 +78,8 @@ type source interface {
 	cache() string
 }
 
-// Set is the event sources of one adapter. Its zero value is ready to use;
-// it is safe for concurrent use.
+// Set is the event sources of an exporter. Its zero value is ready to use;
+// it is safe for concurrent use and must not be copied after first use.
 type Set struct {
 	mu      sync.Mutex // protects sources
 	sources []source
