@@ -49,6 +49,10 @@ const (
 	// Invalidations: qcache invalidations applied; Label is "rows",
 	// "table" or "global".
 	Invalidations
+	// Uncached: qcache reads neither served from the cache nor stored in
+	// it; Label is the qcache.Reason ("parse", "not-cacheable",
+	// "too-large", "not-opted-in").
+	Uncached
 	// Events: every observed event; Label is its kind's name ("hit",
 	// "refresh-ok", "invalidate-rows", ...).
 	Events
@@ -60,7 +64,7 @@ const (
 
 // Labeled reports whether the series of f have a Label.
 func (f Family) Labeled() bool {
-	return f == StaleServed || f == Evictions || f == Invalidations || f == Events
+	return f != Hits && f != Misses && f != Entries
 }
 
 // Sample is the value of one series.
@@ -119,39 +123,40 @@ func (s *Set) Snapshot() []Sample {
 }
 
 // eventSource counts the events of an observer by kind (both memo's and
-// qcache's kinds are uint8); series maps the counts to the families.
+// qcache's kinds are uint8), and some of them by a second index whose
+// meaning the source defines (memo: why a stale value was served; qcache:
+// why a read was uncached); series maps the counts to the families.
 type eventSource struct {
 	name     string
 	kinds    [256]atomic.Uint64
-	staleErr atomic.Uint64 // stale values served in place of a failed refresh
-	series   func(k func(kind uint8) uint64, staleErr uint64, emit func(Family, string, uint64))
+	sub      [256]atomic.Uint64
+	series   func(kind, sub func(uint8) uint64, emit func(Family, string, uint64))
 	kindName func(uint8) string
 }
 
 // events adds an event source named cache.
 func (s *Set) events(cache string, kindName func(uint8) string,
-	series func(k func(uint8) uint64, staleErr uint64, emit func(Family, string, uint64))) *eventSource {
+	series func(kind, sub func(uint8) uint64, emit func(Family, string, uint64))) *eventSource {
 	o := &eventSource{name: cache, series: series, kindName: kindName}
 	s.add(o)
 	return o
 }
 
-// count counts one event of kind k; staleErr says it served a stale value
-// because a refresh failed.
-func (o *eventSource) count(k uint8, staleErr bool) {
+// noSub is the sub index of an event counted by kind only.
+const noSub = -1
+
+// count counts one event of kind k and, unless sub is noSub, of index sub.
+func (o *eventSource) count(k uint8, sub int) {
 	o.kinds[k].Add(1)
-	if staleErr {
-		o.staleErr.Add(1)
+	if sub != noSub {
+		o.sub[uint8(sub)].Add(1)
 	}
 }
 
 func (o *eventSource) cache() string { return o.name }
 
 func (o *eventSource) collect(emit func(Family, string, uint64)) {
-	// staleErr is read before the kinds: an event counted in both is then
-	// never subtracted (series may compute kind - staleErr) before it is added.
-	staleErr := o.staleErr.Load()
-	o.series(func(k uint8) uint64 { return o.kinds[k].Load() }, staleErr, emit)
+	o.series(func(k uint8) uint64 { return o.kinds[k].Load() }, func(i uint8) uint64 { return o.sub[i].Load() }, emit)
 	for i := range o.kinds {
 		if v := o.kinds[i].Load(); v > 0 {
 			emit(Events, o.kindName(uint8(i)), v)
@@ -159,34 +164,58 @@ func (o *eventSource) collect(emit func(Family, string, uint64)) {
 	}
 }
 
+// The sub indexes of memo's StaleServed events.
+const (
+	staleRevalidate = iota // inside the stale-while-revalidate window
+	staleError             // in place of a failed refresh
+)
+
 // Memo returns an observer for memo.Options.Observer that counts the
 // events of the cache named cache.
 func (s *Set) Memo(cache string) memo.Observer {
 	o := s.events(cache, func(i uint8) string { return memo.EventKind(i).String() },
-		func(k func(uint8) uint64, staleErr uint64, emit func(Family, string, uint64)) {
-			emit(Hits, "", k(uint8(memo.Hit))+k(uint8(memo.NegativeHit)))
-			emit(Misses, "", k(uint8(memo.Miss)))
-			stale := k(uint8(memo.StaleServed))
-			emit(StaleServed, "error", staleErr)
-			emit(StaleServed, "revalidate", stale-min(staleErr, stale))
+		func(kind, sub func(uint8) uint64, emit func(Family, string, uint64)) {
+			emit(Hits, "", kind(uint8(memo.Hit))+kind(uint8(memo.NegativeHit)))
+			emit(Misses, "", kind(uint8(memo.Miss)))
+			emit(StaleServed, "revalidate", sub(staleRevalidate))
+			emit(StaleServed, "error", sub(staleError))
 		})
 	return memo.ObserverFunc(func(e memo.Event) {
-		o.count(uint8(e.Kind), e.Kind == memo.StaleServed && e.Err != nil)
+		sub := noSub
+		if e.Kind == memo.StaleServed {
+			sub = staleRevalidate
+			if e.Err != nil {
+				sub = staleError
+			}
+		}
+		o.count(uint8(e.Kind), sub)
 	})
 }
+
+// qcacheReasons are the reasons of qcache's Uncached events.
+var qcacheReasons = []qcache.Reason{qcache.ReasonParse, qcache.ReasonNotCacheable, qcache.ReasonTooLarge, qcache.ReasonNotOptedIn}
 
 // QCache returns an observer for a qcache policy's options (Observer)
 // that counts the events of the cache named cache.
 func (s *Set) QCache(cache string) qcache.Observer {
 	o := s.events(cache, func(i uint8) string { return qcache.EventKind(i).String() },
-		func(k func(uint8) uint64, _ uint64, emit func(Family, string, uint64)) {
-			emit(Hits, "", k(uint8(qcache.Hit)))
-			emit(Misses, "", k(uint8(qcache.Miss)))
-			emit(Invalidations, "rows", k(uint8(qcache.InvalidateRows)))
-			emit(Invalidations, "table", k(uint8(qcache.InvalidateTable)))
-			emit(Invalidations, "global", k(uint8(qcache.InvalidateGlobal)))
+		func(kind, sub func(uint8) uint64, emit func(Family, string, uint64)) {
+			emit(Hits, "", kind(uint8(qcache.Hit)))
+			emit(Misses, "", kind(uint8(qcache.Miss)))
+			emit(Invalidations, "rows", kind(uint8(qcache.InvalidateRows)))
+			emit(Invalidations, "table", kind(uint8(qcache.InvalidateTable)))
+			emit(Invalidations, "global", kind(uint8(qcache.InvalidateGlobal)))
+			for _, r := range qcacheReasons {
+				emit(Uncached, r.String(), sub(uint8(r)))
+			}
 		})
-	return qcache.ObserverFunc(func(e qcache.Event) { o.count(uint8(e.Kind), false) })
+	return qcache.ObserverFunc(func(e qcache.Event) {
+		sub := noSub
+		if e.Kind == qcache.Uncached {
+			sub = int(e.Reason)
+		}
+		o.count(uint8(e.Kind), sub)
+	})
 }
 
 // Evictions returns a counter of the evictions of the memory.Cache named

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/cachekit/cachekit/memo"
@@ -77,4 +78,55 @@ func TestMemoryStats(t *testing.T) {
 	if h, m, n := value(got, Hits, "local", ""), value(got, Misses, "local", ""), value(got, Entries, "local", ""); h != 1 || m != 1 || n != 1 {
 		t.Errorf("hits, misses, entries = %d, %d, %d, want 1, 1, 1", h, m, n)
 	}
+}
+
+// TestConcurrentObserve counts events from several goroutines while
+// snapshots are taken (run it with -race), then checks the totals.
+func TestConcurrentObserve(t *testing.T) {
+	t.Parallel()
+	const goroutines, events = 4, 1000
+	var s Set
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { // snapshots while the events are counted
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if v := value(s.Snapshot(), Hits, "users", ""); v > goroutines*events {
+				t.Errorf("hits = %d, more than were counted", v)
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			o := s.Memo("users")
+			for range events {
+				o.Observe(memo.Event{Kind: memo.Hit})
+				o.Observe(memo.Event{Kind: memo.StaleServed, Err: errors.New("down")})
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	got := s.Snapshot()
+	if h, e := value(got, Hits, "users", ""), value(got, StaleServed, "users", "error"); h != goroutines*events || e != goroutines*events {
+		t.Errorf("hits, stale errors = %d, %d, want %d each", h, e, goroutines*events)
+	}
+}
+
+func BenchmarkMemoObserve(b *testing.B) {
+	var s Set
+	o := s.Memo("users")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			o.Observe(memo.Event{Kind: memo.Hit, Func: "users", Key: "users(1)"})
+		}
+	})
 }

@@ -43,6 +43,10 @@
 //   - cachekit.invalidations (counter, {invalidation}; attribute
 //     cachekit.invalidation.kind): qcache invalidations applied: "rows",
 //     "table", "global".
+//   - cachekit.uncached (counter, {read}; attribute
+//     cachekit.uncached.reason): qcache reads neither served from the cache
+//     nor stored in it, by qcache.Reason: "parse", "not-cacheable",
+//     "too-large", "not-opted-in".
 //   - cachekit.events (counter, {event}; attribute cachekit.event.kind):
 //     every event of a memo or qcache observer, by its kind's name ("hit",
 //     "coalesced", "refresh-ok", "store-error", "stored", "dropped",
@@ -119,6 +123,7 @@ var families = [metrics.NumFamilies]family{
 	metrics.StaleServed:   {"cachekit.stale_served", "{read}", "Stale values served, by reason (revalidate, error).", "cachekit.stale.reason", false},
 	metrics.Evictions:     {"cachekit.evictions", "{entry}", "Entries that left an in-process cache, by reason.", "cachekit.eviction.reason", false},
 	metrics.Invalidations: {"cachekit.invalidations", "{invalidation}", "Query cache invalidations applied, by kind (rows, table, global).", "cachekit.invalidation.kind", false},
+	metrics.Uncached:      {"cachekit.uncached", "{read}", "Query cache reads neither served from the cache nor stored in it, by reason.", "cachekit.uncached.reason", false},
 	metrics.Events:        {"cachekit.events", "{event}", "Events observed, by kind.", "cachekit.event.kind", false},
 	metrics.Entries:       {"cachekit.entries", "{entry}", "Entries held by an in-process cache.", "", true},
 }

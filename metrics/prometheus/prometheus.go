@@ -35,6 +35,9 @@
 //     "deleted", "replaced", "cleared", "rejected".
 //   - cachekit_invalidations_total (counter, label kind): qcache
 //     invalidations applied: "rows", "table", "global".
+//   - cachekit_uncached_total (counter, label reason): qcache reads
+//     neither served from the cache nor stored in it, by qcache.Reason:
+//     "parse", "not-cacheable", "too-large", "not-opted-in".
 //   - cachekit_events_total (counter, label kind): every event of a memo or
 //     qcache observer, by its kind's name ("hit", "coalesced",
 //     "refresh-ok", "store-error", "stored", "dropped", "uncached", ...);
@@ -120,6 +123,7 @@ func New(reg prom.Registerer, opts Options) (*Metrics, error) {
 	family(metrics.StaleServed, "cachekit_stale_served_total", "Stale values served, by reason (revalidate, error).", prom.CounterValue, "reason")
 	family(metrics.Evictions, "cachekit_evictions_total", "Entries that left an in-process cache, by reason.", prom.CounterValue, "reason")
 	family(metrics.Invalidations, "cachekit_invalidations_total", "Query cache invalidations applied, by kind (rows, table, global).", prom.CounterValue, "kind")
+	family(metrics.Uncached, "cachekit_uncached_total", "Query cache reads neither served from the cache nor stored in it, by reason.", prom.CounterValue, "reason")
 	family(metrics.Events, "cachekit_events_total", "Events observed, by kind.", prom.CounterValue, "kind")
 	family(metrics.Entries, "cachekit_entries", "Entries held by an in-process cache.", prom.GaugeValue)
 	if reg != nil {

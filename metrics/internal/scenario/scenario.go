@@ -7,7 +7,6 @@ package scenario
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,10 +159,13 @@ func Memory(t *testing.T, a Adapter) {
 	c.Get("b") // miss, expired
 }
 
-// QCache drives a qcache table policy named "sql" on an in-memory SQLite
-// database: CREATE TABLE (a global invalidation), a read (miss, stored),
-// the same read (hit), an INSERT (a table invalidation), the read again
-// (miss, stored).
+// QCache drives a qcache granular policy named "sql" on an in-memory
+// SQLite database: CREATE TABLE (a global invalidation); an INSERT of two
+// users (a row invalidation); the user of id 1 read (miss, stored) and read
+// again (hit); an UPDATE of user 2 (a row invalidation that spares user 1's
+// read: hit); an UPDATE of user 1 (a row invalidation), then the read
+// (miss, stored); InvalidateTables (a table invalidation); a read of
+// random() (uncached: a volatile function).
 func QCache(t *testing.T, a Adapter) {
 	t.Helper()
 	store, err := memory.NewStore(memory.StoreOptions{})
@@ -171,16 +173,7 @@ func QCache(t *testing.T, a Adapter) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	policy, err := qcache.NewTablePolicy(qcache.TableOptions{
-		Store:    store,
-		Observer: a.QCache("sql"),
-		Reads: func(sql string) ([]string, bool) {
-			return []string{"users"}, strings.HasPrefix(sql, "SELECT")
-		},
-		Writes: func(sql string) ([]string, bool) {
-			return []string{"users"}, strings.HasPrefix(sql, "INSERT INTO users")
-		},
-	})
+	policy, err := qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.SQLite, Observer: a.QCache("sql")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,23 +184,35 @@ func QCache(t *testing.T, a Adapter) {
 	t.Cleanup(func() { db.Close() })
 	db.SetMaxOpenConns(1) // one in-memory database
 
-	if _, err := db.Exec("CREATE TABLE users (name TEXT)"); err != nil {
-		t.Fatal(err)
-	}
-	count := func() (n int) {
+	exec := func(sql string, args ...any) {
 		t.Helper()
-		if err := db.QueryRow("SELECT count(*) FROM users").Scan(&n); err != nil {
+		if _, err := db.Exec(sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	name := func(id int) (n string) {
+		t.Helper()
+		if err := db.QueryRow("SELECT name FROM users WHERE id = ?", id).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	count()
-	count()
-	if _, err := db.Exec("INSERT INTO users (name) VALUES (?)", "ann"); err != nil {
+	exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+	exec("INSERT INTO users (id, name) VALUES (1, 'ann'), (2, 'bob')")
+	name(1)
+	name(1)
+	exec("UPDATE users SET name = ? WHERE id = ?", "bea", 2)
+	name(1)
+	exec("UPDATE users SET name = ? WHERE id = ?", "amy", 1)
+	if n := name(1); n != "amy" {
+		t.Fatalf("name after update = %q, want amy", n)
+	}
+	if err := policy.InvalidateTables(context.Background(), "users"); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(); n != 1 {
-		t.Fatalf("count after insert = %d, want 1", n)
+	var r int64
+	if err := db.QueryRow("SELECT random()").Scan(&r); err != nil {
+		t.Fatal(err)
 	}
 }
 
