@@ -20,6 +20,9 @@ package metrics
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -279,4 +282,28 @@ func (o *memorySource) collect(emit func(Family, string, uint64)) {
 	emit(Hits, "", st.Hits)
 	emit(Misses, "", st.Misses)
 	emit(Entries, "", uint64(o.c.Len()))
+}
+
+// LoadBuckets are the adapters' default bucket boundaries of the load
+// duration histogram, in seconds: 10µs to about 10s, each 2.5 times the
+// last (16 boundaries), which spans an in-process computation, a SQLite
+// point query and a slow remote call.
+var LoadBuckets = []float64{
+	10e-6, 25e-6, 62.5e-6, 156.25e-6, 390.625e-6, 976.5625e-6,
+	2.44140625e-3, 6.103515625e-3, 15.2587890625e-3, 38.14697265625e-3, 95.367431640625e-3,
+	238.4185791015625e-3, 596.04644775390625e-3, 1.490116119384765625, 3.7252902984619140625, 9.31322574615478515625,
+}
+
+// CheckBuckets returns an error unless b holds at least one boundary, each
+// finite and greater than the one before.
+func CheckBuckets(b []float64) error {
+	if len(b) == 0 {
+		return errors.New("metrics: no bucket boundaries")
+	}
+	for i, v := range b {
+		if math.IsNaN(v) || math.IsInf(v, 0) || i > 0 && v <= b[i-1] {
+			return fmt.Errorf("metrics: bucket boundary %d (%g) is not finite and above the one before", i, v)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"testing"
 
@@ -129,4 +130,21 @@ func BenchmarkMemoObserve(b *testing.B) {
 			o.Observe(memo.Event{Kind: memo.Hit, Func: "users", Key: "users(1)"})
 		}
 	})
+}
+
+func TestLoadBuckets(t *testing.T) {
+	t.Parallel()
+	if err := CheckBuckets(LoadBuckets); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(LoadBuckets); i++ {
+		if r := LoadBuckets[i] / LoadBuckets[i-1]; math.Abs(r-2.5) > 1e-9 {
+			t.Errorf("LoadBuckets[%d]/LoadBuckets[%d] = %g, want 2.5", i, i-1, r)
+		}
+	}
+	for _, b := range [][]float64{nil, {1, 1}, {2, 1}, {math.NaN()}, {1, math.Inf(1)}} {
+		if CheckBuckets(b) == nil {
+			t.Errorf("CheckBuckets(%v) = nil, want an error", b)
+		}
+	}
 }

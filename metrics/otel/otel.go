@@ -56,7 +56,8 @@
 //   - cachekit.load.duration (histogram, s; attribute cachekit.load.result,
 //     "ok" or "error"): the duration of the loads wrapped by [TimeLoad],
 //     with explicit bucket boundaries from 10µs to about 10s by default
-//     (Options.Buckets; a View of the MeterProvider may override them).
+//     (metrics.LoadBuckets, Options.Buckets; a View of the MeterProvider
+//     may override them).
 //
 // # Caveats
 //
@@ -92,21 +93,10 @@ const CacheKey = attribute.Key("cachekit.cache.name")
 // LoadResultKey is the attribute of the load duration: "ok" or "error".
 const LoadResultKey = attribute.Key("cachekit.load.result")
 
-// DefaultBuckets are the load duration bucket boundaries, in seconds: 10µs
-// to about 10s, each 2.5 times the last (16 boundaries), which spans an
-// in-process computation, a SQLite point query and a slow remote call.
-var DefaultBuckets = func() []float64 {
-	b := make([]float64, 16)
-	for i, v := 0, 10e-6; i < len(b); i, v = i+1, v*2.5 {
-		b[i] = v
-	}
-	return b
-}()
-
 // Options configures [New]. The zero value is valid.
 type Options struct {
 	// Buckets are the explicit bucket boundaries of the load duration
-	// histogram, in seconds, increasing. Default: DefaultBuckets.
+	// histogram, in seconds, increasing. Default: metrics.LoadBuckets.
 	Buckets []float64
 }
 
@@ -147,7 +137,10 @@ func New(provider metric.MeterProvider, opts Options) (*Metrics, error) {
 	}
 	buckets := opts.Buckets
 	if buckets == nil {
-		buckets = DefaultBuckets
+		buckets = metrics.LoadBuckets
+	}
+	if err := metrics.CheckBuckets(buckets); err != nil {
+		return nil, fmt.Errorf("otel: Options.Buckets: %w", err)
 	}
 	meter := provider.Meter(ScopeName)
 	m := &Metrics{}

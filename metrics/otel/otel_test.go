@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/cachekit/cachekit/memo"
+	"github.com/cachekit/cachekit/metrics"
 	"github.com/cachekit/cachekit/metrics/internal/scenario"
 	cacheotel "github.com/cachekit/cachekit/metrics/otel"
 )
@@ -127,8 +128,8 @@ func loadCount(t *testing.T, reader *sdkmetric.ManualReader, cache, result strin
 		want := attribute.NewSet(cacheotel.CacheKey.String(cache), cacheotel.LoadResultKey.String(result))
 		for _, p := range h.DataPoints {
 			if p.Attributes.Equals(&want) {
-				if !slices.Equal(p.Bounds, cacheotel.DefaultBuckets) {
-					t.Errorf("bounds %v, want %v", p.Bounds, cacheotel.DefaultBuckets)
+				if !slices.Equal(p.Bounds, metrics.LoadBuckets) {
+					t.Errorf("bounds %v, want %v", p.Bounds, metrics.LoadBuckets)
 				}
 				return p.Count, p.Sum
 			}
@@ -158,9 +159,13 @@ func TestClose(t *testing.T) {
 	}
 }
 
-func TestNewNilProvider(t *testing.T) {
+func TestNewInvalid(t *testing.T) {
 	t.Parallel()
 	if _, err := cacheotel.New(nil, cacheotel.Options{}); err == nil {
 		t.Error("New(nil) succeeded, want an error")
+	}
+	provider := sdkmetric.NewMeterProvider()
+	if _, err := cacheotel.New(provider, cacheotel.Options{Buckets: []float64{1, 0.5}}); err == nil {
+		t.Error("New with decreasing buckets succeeded, want an error")
 	}
 }

@@ -45,7 +45,8 @@
 //   - cachekit_entries (gauge): the entries a memory.Cache holds.
 //   - cachekit_load_duration_seconds (histogram, label result "ok" or
 //     "error"): the duration of the loads wrapped by [TimeLoad], with
-//     buckets from 10µs to about 10s by default (Options.Buckets).
+//     buckets from 10µs to about 10s by default (metrics.LoadBuckets,
+//     Options.Buckets).
 //
 // # Caveats
 //
@@ -62,6 +63,7 @@ package prometheus
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -70,15 +72,10 @@ import (
 	"github.com/cachekit/cachekit/metrics"
 )
 
-// DefaultBuckets are the load duration buckets, in seconds: 10µs to about
-// 10s, each 2.5 times the last (16 buckets), which spans an in-process
-// computation, a SQLite point query and a slow remote call.
-var DefaultBuckets = prom.ExponentialBuckets(10e-6, 2.5, 16)
-
 // Options configures [New]. The zero value is valid.
 type Options struct {
 	// Buckets are the upper bounds of the load duration histogram, in
-	// seconds, increasing. Default: DefaultBuckets.
+	// seconds, increasing. Default: metrics.LoadBuckets.
 	Buckets []float64
 
 	// ConstLabels are added to every metric (an instance or service name,
@@ -104,7 +101,10 @@ var _ prom.Collector = (*Metrics)(nil)
 func New(reg prom.Registerer, opts Options) (*Metrics, error) {
 	buckets := opts.Buckets
 	if buckets == nil {
-		buckets = DefaultBuckets
+		buckets = metrics.LoadBuckets
+	}
+	if err := metrics.CheckBuckets(buckets); err != nil {
+		return nil, fmt.Errorf("prometheus: Options.Buckets: %w", err)
 	}
 	m := &Metrics{
 		loads: prom.NewHistogramVec(prom.HistogramOpts{
@@ -128,7 +128,7 @@ func New(reg prom.Registerer, opts Options) (*Metrics, error) {
 	family(metrics.Entries, "cachekit_entries", "Entries held by an in-process cache.", prom.GaugeValue)
 	if reg != nil {
 		if err := reg.Register(m); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("prometheus: register the cachekit metrics: %w", err)
 		}
 	}
 	return m, nil
@@ -149,7 +149,11 @@ func (m *Metrics) Collect(ch chan<- prom.Metric) {
 		if s.Family.Labeled() {
 			labels = append(labels, s.Label)
 		}
-		ch <- prom.MustNewConstMetric(m.descs[s.Family], m.types[s.Family], float64(s.Value), labels...)
+		metric, err := prom.NewConstMetric(m.descs[s.Family], m.types[s.Family], float64(s.Value), labels...)
+		if err != nil { // a cache name that is not valid UTF-8: the gathering reports it
+			metric = prom.NewInvalidMetric(m.descs[s.Family], err)
+		}
+		ch <- metric
 	}
 	m.loads.Collect(ch)
 }

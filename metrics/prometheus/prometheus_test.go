@@ -10,6 +10,7 @@ import (
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/metrics/internal/scenario"
 	cacheprom "github.com/cachekit/cachekit/metrics/prometheus"
 )
@@ -84,5 +85,23 @@ func TestNewTwiceOnOneRegistry(t *testing.T) {
 	_, err := cacheprom.New(reg, cacheprom.Options{})
 	if are := (prom.AlreadyRegisteredError{}); !errors.As(err, &are) {
 		t.Errorf("second New on one registry: %v, want an AlreadyRegisteredError", err)
+	}
+}
+
+func TestNewInvalidBuckets(t *testing.T) {
+	t.Parallel()
+	if _, err := cacheprom.New(nil, cacheprom.Options{Buckets: []float64{1, 0.5}}); err == nil {
+		t.Error("New with decreasing buckets succeeded, want an error")
+	}
+}
+
+// TestInvalidCacheName checks that a cache name that is not valid UTF-8
+// fails the gathering with an error instead of a panic.
+func TestInvalidCacheName(t *testing.T) {
+	t.Parallel()
+	a, reg := newMetrics(t)
+	a.Memo("\xff").Observe(memo.Event{Kind: memo.Hit})
+	if _, err := reg.Gather(); err == nil {
+		t.Error("Gather succeeded, want an error for the invalid label value")
 	}
 }
