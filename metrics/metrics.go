@@ -4,13 +4,15 @@
 // counters under their ecosystem's names; [Set.Snapshot] serves any other
 // exporter (expvar, statsd, logs).
 //
-// A [Set] gives each cache an event source: [Set.Memo] and [Set.QCache]
-// return observers, [OnEvict] a memory.Options.OnEvict function, and
-// [Set.Memory] reads a memory.Cache's Stats. Each source keeps its own
+// A [Set] gives each cache an event source: [Set.Memo] returns a memo
+// observer, [OnEvict] a memory.Options.OnEvict function, [Set.Memory]
+// reads a memory.Cache's Stats, and metrics/qcachemetrics.Observer returns
+// a qcache observer (in its own package, so that importing this one does
+// not build qcache's SQL parsers). Each source keeps its own
 // atomic counters, indexed by event kind, so that an event costs one or
 // two atomic adds and no allocation; Snapshot reads them all and sums the
-// sources that share a cache name. Adding an event source is a
-// constructor on Set that maps its event kinds to the [Family] values.
+// sources that share a cache name. Adding an event source is a function
+// that maps its event kinds to the [Family] values over [Set.Source].
 //
 // # Caveats
 //
@@ -29,7 +31,6 @@ import (
 
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
-	"github.com/cachekit/cachekit/qcache"
 )
 
 // Family is a metric family; the adapters map each to their own names.
@@ -125,40 +126,50 @@ func (s *Set) Snapshot() []Sample {
 	return out
 }
 
-// eventSource counts the events of an observer by kind (both memo's and
-// qcache's kinds are uint8), and some of them by a second index whose
+// Series reports the series of a [Source] from its counts: kind(k) is the
+// number of events of kind k, sub(i) the number counted under the second
+// index i; emit passes one series.
+type Series func(kind, sub func(uint8) uint64, emit func(Family, string, uint64))
+
+// Source counts the events of one observer by kind (memo's, qcache's and
+// httpcache's kinds are uint8), and some of them by a second index whose
 // meaning the source defines (memo: why a stale value was served; qcache:
-// why a read was uncached); series maps the counts to the families.
-type eventSource struct {
+// why a read was uncached). Observers of other packages build on it: see
+// [Set.Source].
+type Source struct {
 	name     string
 	kinds    [256]atomic.Uint64
 	sub      [256]atomic.Uint64
-	series   func(kind, sub func(uint8) uint64, emit func(Family, string, uint64))
+	series   Series
 	kindName func(uint8) string
 }
 
-// events adds an event source named cache.
-func (s *Set) events(cache string, kindName func(uint8) string,
-	series func(kind, sub func(uint8) uint64, emit func(Family, string, uint64))) *eventSource {
-	o := &eventSource{name: cache, series: series, kindName: kindName}
+// Source adds an event source named cache, for an observer of a package
+// this one does not import (metrics/qcachemetrics is one). kindName names
+// the kinds for the Events family (every kind seen gets a series); series
+// maps the counts to the other families. The observer calls [Source.Count]
+// for each event.
+func (s *Set) Source(cache string, kindName func(uint8) string, series Series) *Source {
+	o := &Source{name: cache, series: series, kindName: kindName}
 	s.add(o)
 	return o
 }
 
-// noSub is the sub index of an event counted by kind only.
-const noSub = -1
+// NoSub is the second index of an event counted by kind only.
+const NoSub = -1
 
-// count counts one event of kind k and, unless sub is noSub, of index sub.
-func (o *eventSource) count(k uint8, sub int) {
+// Count counts one event of kind k and, unless sub is NoSub, one under the
+// second index sub (0 to 255). It is safe for concurrent use.
+func (o *Source) Count(k uint8, sub int) {
 	o.kinds[k].Add(1)
-	if sub != noSub {
+	if sub != NoSub {
 		o.sub[uint8(sub)].Add(1)
 	}
 }
 
-func (o *eventSource) cache() string { return o.name }
+func (o *Source) cache() string { return o.name }
 
-func (o *eventSource) collect(emit func(Family, string, uint64)) {
+func (o *Source) collect(emit func(Family, string, uint64)) {
 	o.series(func(k uint8) uint64 { return o.kinds[k].Load() }, func(i uint8) uint64 { return o.sub[i].Load() }, emit)
 	for i := range o.kinds {
 		if v := o.kinds[i].Load(); v > 0 {
@@ -176,7 +187,7 @@ const (
 // Memo returns an observer for memo.Options.Observer that counts the
 // events of the cache named cache.
 func (s *Set) Memo(cache string) memo.Observer {
-	o := s.events(cache, func(i uint8) string { return memo.EventKind(i).String() },
+	o := s.Source(cache, func(i uint8) string { return memo.EventKind(i).String() },
 		func(kind, sub func(uint8) uint64, emit func(Family, string, uint64)) {
 			emit(Hits, "", kind(uint8(memo.Hit))+kind(uint8(memo.NegativeHit)))
 			emit(Misses, "", kind(uint8(memo.Miss)))
@@ -184,40 +195,14 @@ func (s *Set) Memo(cache string) memo.Observer {
 			emit(StaleServed, "error", sub(staleError))
 		})
 	return memo.ObserverFunc(func(e memo.Event) {
-		sub := noSub
+		sub := NoSub
 		if e.Kind == memo.StaleServed {
 			sub = staleRevalidate
 			if e.Err != nil {
 				sub = staleError
 			}
 		}
-		o.count(uint8(e.Kind), sub)
-	})
-}
-
-// qcacheReasons are the reasons of qcache's Uncached events.
-var qcacheReasons = []qcache.Reason{qcache.ReasonParse, qcache.ReasonNotCacheable, qcache.ReasonTooLarge, qcache.ReasonNotOptedIn}
-
-// QCache returns an observer for a qcache policy's options (Observer)
-// that counts the events of the cache named cache.
-func (s *Set) QCache(cache string) qcache.Observer {
-	o := s.events(cache, func(i uint8) string { return qcache.EventKind(i).String() },
-		func(kind, sub func(uint8) uint64, emit func(Family, string, uint64)) {
-			emit(Hits, "", kind(uint8(qcache.Hit)))
-			emit(Misses, "", kind(uint8(qcache.Miss)))
-			emit(Invalidations, "rows", kind(uint8(qcache.InvalidateRows)))
-			emit(Invalidations, "table", kind(uint8(qcache.InvalidateTable)))
-			emit(Invalidations, "global", kind(uint8(qcache.InvalidateGlobal)))
-			for _, r := range qcacheReasons {
-				emit(Uncached, r.String(), sub(uint8(r)))
-			}
-		})
-	return qcache.ObserverFunc(func(e qcache.Event) {
-		sub := noSub
-		if e.Kind == qcache.Uncached {
-			sub = int(e.Reason)
-		}
-		o.count(uint8(e.Kind), sub)
+		o.Count(uint8(e.Kind), sub)
 	})
 }
 

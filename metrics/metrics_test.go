@@ -2,13 +2,13 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"testing"
 
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
-	"github.com/cachekit/cachekit/qcache"
 )
 
 // value returns the sample of family f, cache and label, or -1.
@@ -30,9 +30,14 @@ func TestSnapshotSumsSourcesByName(t *testing.T) {
 	b.Observe(memo.Event{Kind: memo.Miss})
 	a.Observe(memo.Event{Kind: memo.StaleServed})
 	a.Observe(memo.Event{Kind: memo.StaleServed, Err: errors.New("down")})
-	q := s.QCache("sql")
-	q.Observe(qcache.Event{Kind: qcache.InvalidateRows})
-	q.Observe(qcache.Event{Kind: qcache.Hit})
+	src := s.Source("sql", func(k uint8) string { return fmt.Sprint("kind", k) },
+		func(kind, sub func(uint8) uint64, emit func(Family, string, uint64)) {
+			emit(Hits, "", kind(1))
+			emit(Invalidations, "rows", sub(7))
+			emit(Invalidations, "global", sub(8))
+		})
+	src.Count(1, NoSub)
+	src.Count(2, 7)
 	OnEvict[string, int](&s, "users")("k", 1, memory.ReasonExpired)
 
 	got := s.Snapshot()
@@ -51,8 +56,8 @@ func TestSnapshotSumsSourcesByName(t *testing.T) {
 		{Hits, "sql", "", 1},
 		{Invalidations, "sql", "rows", 1},
 		{Invalidations, "sql", "global", 0},
-		{Events, "sql", "invalidate-rows", 1},
-		{Events, "sql", "miss", -1}, // kinds never seen have no series
+		{Events, "sql", "kind2", 1},
+		{Events, "sql", "kind3", -1}, // kinds never seen have no series
 	} {
 		if v := value(got, c.f, c.cache, c.label); v != c.want {
 			t.Errorf("family %d cache %q label %q = %d, want %d", c.f, c.cache, c.label, v, c.want)

@@ -3,14 +3,14 @@
 // module so that the cachekit module does not depend on OpenTelemetry.
 //
 // [New] creates the instruments on a meter of the given MeterProvider. A
-// [Metrics] embeds a [metrics.Set], whose Memo, QCache and Memory methods
-// give the caches their event sources, each under a cache name (the
-// cachekit.cache.name attribute):
+// [Metrics] embeds a [metrics.Set], whose Memo and Memory methods, with
+// qcachemetrics.Observer for a qcache policy, give the caches their event
+// sources, each under a cache name (the cachekit.cache.name attribute):
 //
 //	m, err := otel.New(provider, otel.Options{})
 //	defer m.Close()
 //	f := memo.Must(cache, "users.Get", load, memo.Options{Observer: m.Memo("users")})
-//	policy, err := qcache.NewGranularPolicy(qcache.GranularOptions{..., Observer: m.QCache("sql")})
+//	policy, err := qcache.NewGranularPolicy(qcache.GranularOptions{..., Observer: qcachemetrics.Observer(&m.Set, "sql")})
 //	local := memory.Must(memory.Options[string, *User]{Stats: true, OnEvict: otel.OnEvict[string, *User](m, "local")})
 //	m.Memory("local", local)
 //	load = otel.TimeLoad(m, "users", load) // the load duration histogram
@@ -121,7 +121,7 @@ var families = [metrics.NumFamilies]family{
 // Metrics counts the events of cachekit's caches and reports them to an
 // OpenTelemetry meter. It is safe for concurrent use.
 type Metrics struct {
-	metrics.Set // the event sources: Memo, QCache, Memory
+	metrics.Set // the event sources: Memo, Memory (and qcachemetrics.Observer)
 
 	instruments  [metrics.NumFamilies]metric.Int64Observable
 	registration metric.Registration

@@ -2,13 +2,14 @@
 // Prometheus (github.com/prometheus/client_golang). It lives in its own
 // module so that the cachekit module does not depend on client_golang.
 //
-// A [Metrics] is a prometheus.Collector around a [metrics.Set], whose Memo,
-// QCache and Memory methods give the caches their event sources, each
-// under a cache name (the "cache" label):
+// A [Metrics] is a prometheus.Collector around a [metrics.Set], whose Memo
+// and Memory methods, with qcachemetrics.Observer for a qcache policy, give
+// the caches their event sources, each under a cache name (the "cache"
+// label):
 //
 //	m, err := prometheus.New(reg, prometheus.Options{})
 //	f := memo.Must(cache, "users.Get", load, memo.Options{Observer: m.Memo("users")})
-//	policy, err := qcache.NewGranularPolicy(qcache.GranularOptions{..., Observer: m.QCache("sql")})
+//	policy, err := qcache.NewGranularPolicy(qcache.GranularOptions{..., Observer: qcachemetrics.Observer(&m.Set, "sql")})
 //	local := memory.Must(memory.Options[string, *User]{Stats: true, OnEvict: prometheus.OnEvict[string, *User](m, "local")})
 //	m.Memory("local", local)
 //	load = prometheus.TimeLoad(m, "users", load) // the load latency histogram
@@ -86,7 +87,7 @@ type Options struct {
 // Metrics counts the events of cachekit's caches and exports them as a
 // prometheus.Collector. It is safe for concurrent use.
 type Metrics struct {
-	metrics.Set // the event sources: Memo, QCache, Memory
+	metrics.Set // the event sources: Memo, Memory (and qcachemetrics.Observer)
 
 	descs [metrics.NumFamilies]*prom.Desc
 	types [metrics.NumFamilies]prom.ValueType

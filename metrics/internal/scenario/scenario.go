@@ -18,6 +18,7 @@ import (
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/metrics"
+	"github.com/cachekit/cachekit/metrics/qcachemetrics"
 	"github.com/cachekit/cachekit/qcache"
 )
 
@@ -173,7 +174,7 @@ func QCache(t *testing.T, a Adapter) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	policy, err := qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.SQLite, Observer: a.QCache("sql")})
+	policy, err := qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.SQLite, Observer: qcachemetrics.Observer(a.Set, "sql")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,5 +221,5 @@ func QCache(t *testing.T, a Adapter) {
 // observer, both named "app": the adapters sum them into one series.
 func SharedName(_ *testing.T, a Adapter) {
 	a.Memo("app").Observe(memo.Event{Kind: memo.Hit})
-	a.QCache("app").Observe(qcache.Event{Kind: qcache.Hit})
+	qcachemetrics.Observer(a.Set, "app").Observe(qcache.Event{Kind: qcache.Hit})
 }
