@@ -53,6 +53,9 @@ test:
 	(cd examples/orm && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	echo "==> go test -race -count=1 ./... in qcache/gormcache/"; \
 	(cd qcache/gormcache && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	echo "==> go test -race -count=1 ./... in metrics/prometheus/ and metrics/otel/"; \
+	(cd metrics/prometheus && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	(cd metrics/otel && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	echo "==> go test -race -tags sqlite_preupdate_hook ./qcache/sqlitefeed/ (the SQLite change feed)"; \
 	$(GO) test -race -count=1 -tags sqlite_preupdate_hook ./qcache/sqlitefeed/ || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	if [ "$$rc" -ne 0 ]; then echo "make test: FAILED"; else echo "make test: ok"; fi; \
@@ -66,21 +69,25 @@ fmt-check:
 	if [ -n "$$out" ]; then printf 'gofmt: not formatted (run gofmt -w):\n%s\n' "$$out"; exit 1; fi
 
 vet:
-	@echo "==> go vet ./... (and the bench, examples/orm and qcache/gormcache modules, and the sqlitefeed tag)"
+	@echo "==> go vet ./... (and the bench, examples/orm, qcache/gormcache and metrics modules, and the sqlitefeed tag)"
 	@$(GO) vet ./...
 	@cd bench && $(GO) vet ./...
 	@cd examples/orm && $(GO) vet ./...
 	@cd qcache/gormcache && $(GO) vet ./...
+	@cd metrics/prometheus && $(GO) vet ./...
+	@cd metrics/otel && $(GO) vet ./...
 	@$(GO) vet -tags sqlite_preupdate_hook ./qcache/sqlitefeed/
 
 # staticcheck is a tool of the separate module in tools/ (it needs a newer go directive than
 # the library's); `go tool -n` builds it if needed and prints the binary's path. It runs on
-# the main module (also with the SQLite feed's build tag), examples/orm and qcache/gormcache.
+# the main module (also with the SQLite feed's build tag), examples/orm, qcache/gormcache and the
+# metrics modules.
 staticcheck:
-	@echo "==> staticcheck ./... (and the sqlitefeed tag, examples/orm, qcache/gormcache)"
+	@echo "==> staticcheck ./... (and the sqlitefeed tag, examples/orm, qcache/gormcache, metrics/prometheus, metrics/otel)"
 	@staticcheck=$$(cd tools && $(GO) tool -n staticcheck); "$$staticcheck" ./... && \
 		"$$staticcheck" -tags sqlite_preupdate_hook ./qcache/sqlitefeed/ && \
-		(cd examples/orm && "$$staticcheck" ./...) && (cd qcache/gormcache && "$$staticcheck" ./...)
+		(cd examples/orm && "$$staticcheck" ./...) && (cd qcache/gormcache && "$$staticcheck" ./...) && \
+		(cd metrics/prometheus && "$$staticcheck" ./...) && (cd metrics/otel && "$$staticcheck" ./...)
 
 test-short:
 	env -u CACHEKIT_REQUIRE_SERVERS $(GO) test -short ./...
