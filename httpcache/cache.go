@@ -363,6 +363,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serve(w, r, res.e, now, c.status("hit", res.e, now)+"; collapsed")
 		return
 	}
+	if !res.cached && res.e.Status >= 500 && stale != nil && stale.age(now) < stale.Fresh+stale.SIE {
+		// RFC 5861 section 4: a stale response rather than an error, for
+		// the requests that waited on the failed run too.
+		c.observe(Event{Kind: StaleServed, URL: canon, Key: q.key, Status: res.e.Status})
+		h.serve(w, r, stale, now, c.status("hit", stale, now)+"; fwd-status="+strconv.Itoa(res.e.Status)+"; detail=stale-if-error")
+		return
+	}
 	collapsed := ""
 	if shared {
 		// Another request's run: usable only if it was stored (so it may be
@@ -374,12 +381,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.observe(Event{Kind: Coalesced, URL: canon, Key: res.key, Status: res.e.Status})
 		collapsed = "; collapsed"
-	}
-	if res.e.Status >= 500 && stale != nil && stale.age(now) < stale.Fresh+stale.SIE {
-		// RFC 5861 section 4: a stale response rather than an error.
-		c.observe(Event{Kind: StaleServed, URL: canon, Key: q.key, Status: res.e.Status})
-		h.serve(w, r, stale, now, c.status("hit", stale, now)+"; fwd-status="+strconv.Itoa(res.e.Status)+"; detail=stale-if-error")
-		return
 	}
 	cs := c.opts.Name + "; fwd=" + fwd + "; fwd-status=" + strconv.Itoa(res.e.Status)
 	if res.stored {

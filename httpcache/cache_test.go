@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -696,4 +698,169 @@ func TestHandlerPanicReachesEveryCaller(t *testing.T) {
 		}
 	}()
 	do(h, "GET", "/p")
+}
+
+// gate makes a handler wait until n Miss events were observed, so that n
+// concurrent requests are all past their lookup when it runs.
+func gate(f *fixture, n int64) <-chan struct{} {
+	var misses atomic.Int64
+	release := make(chan struct{})
+	f.onEvent = func(e Event) {
+		if e.Kind == Miss && misses.Add(1) == n {
+			close(release)
+		}
+	}
+	return release
+}
+
+// concurrently serves the requests through h at once and returns their
+// responses in order.
+func concurrently(h http.Handler, reqs ...*http.Request) []*httptest.ResponseRecorder {
+	out := make([]*httptest.ResponseRecorder, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		out[i] = httptest.NewRecorder()
+		wg.Go(func() { h.ServeHTTP(out[i], r) })
+	}
+	wg.Wait()
+	return out
+}
+
+func newRequest(target string, hdr ...string) *http.Request {
+	r := httptest.NewRequest("GET", target, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Add(hdr[i], hdr[i+1])
+	}
+	return r
+}
+
+// TestCoalescedNotShareable: requests that waited on a run whose response
+// they may not use (another Vary value, private, Authorization) run the
+// handler themselves.
+func TestCoalescedNotShareable(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(h http.Header)
+		reqs [][]string // header pairs of each request
+	}{
+		{name: "vary learned by the run", set: func(h http.Header) { h.Set("Vary", "Accept-Language") },
+			reqs: [][]string{{"Accept-Language", "en"}, {"Accept-Language", "fr"}}},
+		{name: "private", set: func(h http.Header) { h.Set("Cache-Control", "private") },
+			reqs: [][]string{{"Accept-Language", "en"}, {"Accept-Language", "fr"}}},
+		{name: "authorization", reqs: [][]string{{"Authorization", "en"}, {"Authorization", "fr"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			release := gate(f, int64(len(tt.reqs)))
+			h := f.c.Middleware(f.handler(func(w http.ResponseWriter, r *http.Request) {
+				<-release
+				if tt.set != nil {
+					tt.set(w.Header())
+				}
+				fmt.Fprint(w, r.Header.Get("Accept-Language")+r.Header.Get("Authorization"))
+			}))
+			var reqs []*http.Request
+			for _, hdr := range tt.reqs {
+				reqs = append(reqs, newRequest("/x", hdr...))
+			}
+			for i, w := range concurrently(h, reqs...) {
+				if got, want := body(t, w), tt.reqs[i][1]; got != want {
+					t.Errorf("request %d got %q, want %q", i, got, want)
+				}
+			}
+			if n := f.runs.Load(); n != 2 {
+				t.Errorf("handler ran %d times, want 2", n)
+			}
+		})
+	}
+}
+
+// TestStaleIfErrorCoalesced: requests that waited on a failing run get the
+// stale response too, without running the handler again.
+func TestStaleIfErrorCoalesced(t *testing.T) {
+	f := newFixture(t, Options{StaleIfError: time.Minute})
+	var failing atomic.Bool
+	var release <-chan struct{}
+	h := f.c.Middleware(f.handler(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			<-release
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10")
+		fmt.Fprint(w, "good")
+	}))
+	do(h, "GET", "/e")
+	f.clock.Advance(20 * time.Second)
+	failing.Store(true)
+	release = gate(f, 3)
+	for i, w := range concurrently(h, newRequest("/e"), newRequest("/e"), newRequest("/e")) {
+		if w.Code != 200 || body(t, w) != "good" {
+			t.Errorf("request %d: %d %q", i, w.Code, body(t, w))
+		}
+	}
+	if n := f.runs.Load(); n != 2 {
+		t.Errorf("handler ran %d times, want 2", n)
+	}
+}
+
+// TestRefreshFailureKeepsStale: a failed background refresh stores nothing;
+// the stale response stays within its window.
+func TestRefreshFailureKeepsStale(t *testing.T) {
+	f := newFixture(t, Options{StaleWhileRevalidate: time.Minute})
+	var failing atomic.Bool
+	h := f.c.Middleware(f.handler(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10")
+		fmt.Fprint(w, "good")
+	}))
+	do(h, "GET", "/s")
+	failing.Store(true)
+	f.clock.Advance(20 * time.Second)
+	for i := range 2 {
+		if w := do(h, "GET", "/s"); body(t, w) != "good" || !hasStatus(w, "stale-while-revalidate") {
+			t.Errorf("request %d: %q %q", i, body(t, w), w.Header().Get("Cache-Status"))
+		}
+		f.c.bg.Wait()
+	}
+	if n := f.runs.Load(); n != 3 {
+		t.Errorf("handler ran %d times, want 3", n)
+	}
+	if got := f.reasons(NotStored); len(got) != 2 || got[0] != "status" {
+		t.Errorf("not-stored reasons %q", got)
+	}
+}
+
+// TestEvents checks the sequence of events of a miss, a hit, an
+// invalidation and a bypass, with their fields.
+func TestEvents(t *testing.T) {
+	f := newFixture(t, Options{})
+	h := f.c.Middleware(hello(func(h http.Header) { h.Set("Surrogate-Key", "k") }))
+	do(h, "GET", "/ev?b=1&a=2")
+	do(h, "GET", "/ev?a=2&b=1")
+	if err := f.c.InvalidateTags(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	do(h, "OPTIONS", "/ev")
+	var got []string
+	for _, e := range f.events {
+		got = append(got, fmt.Sprintf("%s %s %s %d", e.Kind, e.URL, e.Reason, e.Status))
+	}
+	want := []string{
+		"miss example.com/ev?a=2&b=1  0",
+		"stored example.com/ev?a=2&b=1  200",
+		"hit example.com/ev?a=2&b=1  200",
+		"invalidated  tag:k 0",
+		"bypass example.com/ev method 0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if f.events[1].Key == "" || f.events[1].Key != f.events[2].Key {
+		t.Errorf("keys %q %q", f.events[1].Key, f.events[2].Key)
+	}
 }
