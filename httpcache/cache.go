@@ -291,6 +291,10 @@ type request struct {
 	auth    bool // the request carries Authorization
 }
 
+// flightKey returns the key of q's handler runs: requests that read
+// different versions of Route.Deps do not share a run.
+func (q *request) flightKey() string { return q.key + "\x00" + q.version }
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	canon := c.canonicalURL(r.URL, r.Host)
@@ -348,19 +352,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	c.observe(Event{Kind: Miss, URL: canon, Key: q.key})
 	recheck := fwd != "request"
-	res, err, shared := c.runs.Do(ctx, q.key, c.opts.LoadTimeout, func(ctx context.Context) (*result, error) {
+	res, err, shared := c.runs.Do(ctx, q.flightKey(), c.opts.LoadTimeout, func(ctx context.Context) (*result, error) {
 		return h.load(ctx, q, recheck)
 	})
+	now := c.opts.Clock.Now()
 	if err != nil {
 		if pe := (*flight.PanicError)(nil); errors.As(err, &pe) {
 			panic(pe.Value) // as if the handler had panicked on this goroutine
 		}
-		if ctx.Err() == nil {
-			http.Error(w, "httpcache: "+err.Error(), http.StatusInternalServerError)
+		if ctx.Err() != nil {
+			return // the client is gone
 		}
+		// The run outlived Options.LoadTimeout.
+		if stale != nil && stale.age(now) < stale.Fresh+stale.SIE {
+			c.observe(Event{Kind: StaleServed, URL: canon, Key: q.key, Err: err})
+			h.serve(w, r, stale, now, c.status("hit", stale, now)+"; detail=stale-if-error")
+			return
+		}
+		http.Error(w, "httpcache: "+err.Error(), http.StatusGatewayTimeout)
 		return
 	}
-	now := c.opts.Clock.Now()
 	if res.cached && (!q.auth || res.e.Shared) {
 		c.observe(Event{Kind: Hit, URL: canon, Key: res.key, Status: res.e.Status})
 		h.serve(w, r, res.e, now, c.status("hit", res.e, now)+"; collapsed")
@@ -424,6 +435,12 @@ func (h *handler) load(ctx context.Context, q *request, recheck bool) (*result, 
 	r.Method = http.MethodGet // a HEAD is answered from the GET's response
 	h.next.ServeHTTP(rec, r)
 	rec.finish()
+	if err := ctx.Err(); err != nil {
+		// Options.LoadTimeout cut the run short: whatever it wrote is
+		// neither stored nor shared.
+		c.observe(Event{Kind: NotStored, URL: q.canon, Key: q.key, Status: rec.status, Reason: "timeout", Err: err})
+		return nil, fmt.Errorf("httpcache: handler run: %w", err)
+	}
 
 	now := c.opts.Clock.Now()
 	e := &entry{Status: rec.status, Header: rec.header, Body: rec.body.Bytes(), Stored: now, Version: q.version}
@@ -501,7 +518,7 @@ func (h *handler) refresh(q *request) {
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		_, err, _ := c.runs.Do(ctx, bq.key, c.opts.LoadTimeout, func(ctx context.Context) (*result, error) {
+		_, err, _ := c.runs.Do(ctx, bq.flightKey(), c.opts.LoadTimeout, func(ctx context.Context) (*result, error) {
 			return h.load(ctx, &bq, false)
 		})
 		if err != nil {

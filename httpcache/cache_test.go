@@ -873,3 +873,38 @@ func TestEvents(t *testing.T) {
 		t.Errorf("keys %q %q", f.events[1].Key, f.events[2].Key)
 	}
 }
+
+// TestLoadTimeout: a run whose context Options.LoadTimeout ended stores
+// nothing and answers 504, or the stale response inside its stale-if-error
+// window.
+func TestLoadTimeout(t *testing.T) {
+	f := newFixture(t, Options{LoadTimeout: time.Millisecond, StaleIfError: time.Minute})
+	var slow atomic.Bool
+	h := f.c.Middleware(f.handler(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			<-r.Context().Done() // a handler giving up when its context ends
+			http.Error(w, "gave up", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10")
+		fmt.Fprintf(w, "v%d", f.runs.Load())
+	}))
+	if w := do(h, "GET", "/t"); body(t, w) != "v1" {
+		t.Fatalf("first: %q", body(t, w))
+	}
+	slow.Store(true)
+	if w := do(h, "GET", "/u"); w.Code != http.StatusGatewayTimeout {
+		t.Errorf("no stale response: %d", w.Code)
+	}
+	f.clock.Advance(20 * time.Second)
+	if w := do(h, "GET", "/t"); w.Code != 200 || body(t, w) != "v1" || !hasStatus(w, "stale-if-error") {
+		t.Errorf("stale response: %d %q %q", w.Code, body(t, w), w.Header().Get("Cache-Status"))
+	}
+	slow.Store(false)
+	if w := do(h, "GET", "/u"); body(t, w) != "v4" || !hasStatus(w, "stored") {
+		t.Errorf("after the slow runs: %q %q", body(t, w), w.Header().Get("Cache-Status"))
+	}
+	if got := f.reasons(NotStored); len(got) != 2 || got[0] != "timeout" || got[1] != "timeout" {
+		t.Errorf("not-stored reasons %q", got)
+	}
+}
