@@ -786,7 +786,9 @@ func TestCoalescedNotShareable(t *testing.T) {
 }
 
 // TestStaleIfErrorCoalesced: requests that waited on a failing run get the
-// stale response too, without running the handler again.
+// stale response too. A request that reaches its run only after the failed
+// one ended runs the handler again (errors are not stored), so the count
+// is 2 or 3 runs; every request gets the stale response either way.
 func TestStaleIfErrorCoalesced(t *testing.T) {
 	f := newFixture(t, Options{StaleIfError: time.Minute})
 	var failing atomic.Bool
@@ -809,8 +811,8 @@ func TestStaleIfErrorCoalesced(t *testing.T) {
 			t.Errorf("request %d: %d %q", i, w.Code, body(t, w))
 		}
 	}
-	if n := f.runs.Load(); n != 2 {
-		t.Errorf("handler ran %d times, want 2", n)
+	if n := f.runs.Load(); n != 2 && n != 3 {
+		t.Errorf("handler ran %d times, want 2 or 3", n)
 	}
 }
 

@@ -97,9 +97,13 @@ type Options struct {
 	// DefaultName.
 	Name string
 
-	// LoadTimeout bounds a handler run shared by coalesced requests, which
-	// runs on a context none of them can cancel. Default 0: no bound
-	// beyond the handler's own.
+	// LoadTimeout bounds a handler run, which runs on a context none of the
+	// requests sharing it can cancel: the run's context ends after
+	// LoadTimeout, and a run that returns with its context done is neither
+	// stored nor shared (its requests get 504, or a stale response inside
+	// its stale-if-error window). The handler must watch its context for
+	// the bound to cut it short. Default 0: no bound beyond the handler's
+	// own.
 	LoadTimeout time.Duration
 
 	// Observer receives every event; nil drops them.
