@@ -26,7 +26,9 @@
 // or no-cache; Set-Cookie; Vary: *; the handler flushed (streaming); the
 // body passed Options.MaxBodySize; the request carried Authorization and
 // the response says neither public nor s-maxage (RFC 9111 section 3.5);
-// the request said no-store. Its freshness lifetime is the Route's TTL, else
+// the request said no-store. A request's no-cache skips the lookup (the
+// handler runs, and its response is stored); Options.IgnoreRequestCacheControl
+// ignores both request directives, so that clients cannot force runs. Its freshness lifetime is the Route's TTL, else
 // s-maxage, max-age, Expires, else Options.TTL. The handler is the origin:
 // this cache never revalidates with it, so no-cache responses are not
 // stored and stale ones are served only inside their stale windows.
@@ -44,7 +46,8 @@
 // not run it again. A response that may not be stored is not shared: each
 // waiting request then runs the handler itself. Stale responses are served
 // inside their stale-while-revalidate window while one background request
-// refreshes them, and inside their stale-if-error window in place of a 5xx.
+// refreshes them, and inside their stale-if-error window in place of a 5xx
+// or of a run that Options.LoadTimeout cut short.
 //
 // # Invalidation
 //
