@@ -5,7 +5,7 @@
 // exporter (expvar, statsd, logs).
 //
 // A [Set] gives each cache an event source: [Set.Memo] returns a memo
-// observer, [OnEvict] a memory.Options.OnEvict function, [Set.Memory]
+// observer, [Set.HTTPCache] an httpcache observer, [OnEvict] a memory.Options.OnEvict function, [Set.Memory]
 // reads a memory.Cache's Stats, and metrics/qcachemetrics.Observer returns
 // a qcache observer (in its own package, so that importing this one does
 // not build qcache's SQL parsers). Each source keeps its own
@@ -26,9 +26,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/cachekit/cachekit/httpcache"
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
 )
@@ -39,10 +41,10 @@ type Family uint8
 // The families. The Label of a [Sample] is empty unless stated.
 const (
 	// Hits: reads served a usable value (memo Hit and NegativeHit, qcache
-	// Hit, memory.Stats Hits).
+	// Hit, memory.Stats Hits, httpcache Hit).
 	Hits Family = iota
 	// Misses: reads that found nothing usable and load (memo Miss, qcache
-	// Miss, memory.Stats Misses).
+	// Miss, memory.Stats Misses, httpcache Miss).
 	Misses
 	// StaleServed: stale values served; Label is "revalidate" (inside the
 	// stale-while-revalidate window) or "error" (the refresh failed).
@@ -50,8 +52,8 @@ const (
 	// Evictions: entries that left a memory.Cache; Label is the
 	// memory.Reason ("evicted", "expired", ...).
 	Evictions
-	// Invalidations: qcache invalidations applied; Label is "rows",
-	// "table" or "global".
+	// Invalidations: invalidations applied; Label is "rows", "table" or
+	// "global" (qcache), or "url" or "tag" (httpcache).
 	Invalidations
 	// Uncached: qcache reads neither served from the cache nor stored in
 	// it; Label is the qcache.Reason ("parse", "not-cacheable",
@@ -200,6 +202,45 @@ func (s *Set) Memo(cache string) memo.Observer {
 			sub = staleRevalidate
 			if e.Err != nil {
 				sub = staleError
+			}
+		}
+		o.Count(uint8(e.Kind), sub)
+	})
+}
+
+// The sub indexes of httpcache's events besides StaleServed's.
+const (
+	invalidatedURL = staleError + 1 + iota // an Invalidated event of a URL
+	invalidatedTag                         // an Invalidated event of a tag
+)
+
+// HTTPCache returns an observer for httpcache.Options.Observer that counts
+// the events of the response cache named cache: hits, misses, stale
+// responses served (label "error" when served in place of a failed
+// response, else "revalidate") and invalidations by URL or by tag (the
+// tag's name is not a label: the number of series stays bounded).
+func (s *Set) HTTPCache(cache string) httpcache.Observer {
+	o := s.Source(cache, func(i uint8) string { return httpcache.EventKind(i).String() },
+		func(kind, sub func(uint8) uint64, emit func(Family, string, uint64)) {
+			emit(Hits, "", kind(uint8(httpcache.Hit)))
+			emit(Misses, "", kind(uint8(httpcache.Miss)))
+			emit(StaleServed, "revalidate", sub(staleRevalidate))
+			emit(StaleServed, "error", sub(staleError))
+			emit(Invalidations, "url", sub(invalidatedURL))
+			emit(Invalidations, "tag", sub(invalidatedTag))
+		})
+	return httpcache.ObserverFunc(func(e httpcache.Event) {
+		sub := NoSub
+		switch e.Kind {
+		case httpcache.StaleServed:
+			sub = staleRevalidate
+			if e.Err != nil || e.Status >= 500 {
+				sub = staleError
+			}
+		case httpcache.Invalidated:
+			sub = invalidatedURL
+			if strings.HasPrefix(e.Reason, "tag:") {
+				sub = invalidatedTag
 			}
 		}
 		o.Count(uint8(e.Kind), sub)

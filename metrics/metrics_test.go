@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/cachekit/cachekit/httpcache"
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
 )
@@ -150,6 +154,53 @@ func TestLoadBuckets(t *testing.T) {
 	for _, b := range [][]float64{nil, {1, 1}, {2, 1}, {math.NaN()}, {1, math.Inf(1)}} {
 		if CheckBuckets(b) == nil {
 			t.Errorf("CheckBuckets(%v) = nil, want an error", b)
+		}
+	}
+}
+
+// TestHTTPCache drives a real httpcache middleware and counts its events:
+// a miss, a hit, and invalidations by URL and by tag.
+func TestHTTPCache(t *testing.T) {
+	t.Parallel()
+	var s Set
+	c, err := httpcache.New(httpcache.Options{Observer: s.HTTPCache("pages")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Surrogate-Key", "posts")
+		fmt.Fprint(w, "hello")
+	}))
+	get := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://example.com/a", nil))
+		return rec.Header().Get("Cache-Status")
+	}
+	get()
+	if cs := get(); !strings.Contains(cs, "hit") {
+		t.Fatalf("second GET: Cache-Status %q, want a hit", cs)
+	}
+	ctx := t.Context()
+	if err := c.InvalidateURL(ctx, "http://example.com/a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.InvalidateTags(ctx, "posts"); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Snapshot()
+	for _, tc := range []struct {
+		f     Family
+		label string
+		want  int64
+	}{
+		{Hits, "", 1},
+		{Misses, "", 1},
+		{Invalidations, "url", 1},
+		{Invalidations, "tag", 1},
+	} {
+		if got := value(snap, tc.f, "pages", tc.label); got != tc.want {
+			t.Errorf("family %d label %q = %d, want %d", tc.f, tc.label, got, tc.want)
 		}
 	}
 }
