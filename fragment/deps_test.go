@@ -140,3 +140,54 @@ func TestDependsOnOneRerender(t *testing.T) {
 		}
 	}
 }
+
+// A caller that reads the new token while a render started under the old
+// one is in flight joins it, but does not take its output: it renders
+// again. The first caller, which started before the change, gets the old
+// output.
+func TestDependsOnJoinedRenderPredatingChange(t *testing.T) {
+	t.Parallel()
+	fc, _ := newCache(t, fragment.Options{})
+	v := &version{}
+	var renders atomic.Int64
+	started, release := make(chan struct{}), make(chan struct{})
+	render := func(w io.Writer) error {
+		n := renders.Add(1)
+		if n == 1 {
+			close(started)
+			<-release // the data changes while the first render runs
+		}
+		_, err := fmt.Fprint(w, "render ", n)
+		return err
+	}
+	first := make(chan string)
+	go func() {
+		var b strings.Builder
+		if err := fc.Render(context.Background(), &b, "f", nil, render, fragment.DependsOn(v)); err != nil {
+			t.Error(err)
+		}
+		first <- b.String()
+	}()
+	<-started
+	v.n.Add(1)
+	second := make(chan string)
+	go func() {
+		var b strings.Builder
+		if err := fc.Render(context.Background(), &b, "f", nil, render, fragment.DependsOn(v)); err != nil {
+			t.Error(err)
+		}
+		second <- b.String()
+	}()
+	// Whether the second caller joins the first render or finds its
+	// stored output, it must not return it.
+	close(release)
+	if got := <-first; got != "render 1" {
+		t.Errorf("first caller: got %q, want render 1", got)
+	}
+	if got := <-second; got != "render 2" {
+		t.Errorf("second caller: got %q, want render 2 (after the change)", got)
+	}
+	if got := get(t, fc, "f", nil, render, fragment.DependsOn(v)); got != "render 2" {
+		t.Errorf("then: got %q, want the stored render 2", got)
+	}
+}
