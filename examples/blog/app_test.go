@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// newTestServer opens the blog on a SQLite file of the test's own and
+// serves it on 127.0.0.1 until the test ends.
+func newTestServer(t *testing.T) (*App, *httptest.Server) {
+	t.Helper()
+	app, err := Open(t.Context(), Config{
+		SQLitePath: filepath.Join(t.TempDir(), "blog.sqlite"),
+		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		if err := app.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return app, srv
+}
+
+// testWriter sends the app's log to the test's.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// get fetches path and returns the status, the body and the response.
+func get(t *testing.T, srv *httptest.Server, path string) (int, string, *http.Response) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return do(t, srv, req)
+}
+
+// edit posts the edit form of a post as the browser does (same origin)
+// and returns the final status and body, after the redirect.
+func edit(t *testing.T, srv *httptest.Server, id, title, body string) (int, string) {
+	t.Helper()
+	return post(t, srv, "same-origin", id, title, body)
+}
+
+// post posts the edit form of a post with the given Sec-Fetch-Site and
+// returns the final status and body.
+func post(t *testing.T, srv *httptest.Server, fetchSite, id, title, body string) (int, string) {
+	t.Helper()
+	form := url.Values{"title": {title}, "body": {body}}
+	req, err := http.NewRequestWithContext(t.Context(), "POST", srv.URL+"/posts/"+id, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", fetchSite)
+	status, b, _ := do(t, srv, req)
+	return status, b
+}
+
+// do sends req, following redirects, and returns the final status, body
+// and response.
+func do(t *testing.T, srv *httptest.Server, req *http.Request) (int, string, *http.Response) {
+	t.Helper()
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, string(b), res
+}
+
+// TestPages loads every page of the seed content.
+func TestPages(t *testing.T) {
+	t.Parallel()
+	_, srv := newTestServer(t)
+	for _, c := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/", 200, "Why caches go stale"},
+		{"/posts/1", 200, `<h1 id="post-title">Why caches go stale</h1>`},
+		{"/posts/3", 200, `<a class="tag" href="/tags/invalidation">invalidation</a>`},
+		{"/authors/1", 200, "3 posts, 76 words"},
+		{"/tags/http", 200, "Cache-Status in practice"},
+		{"/debug/cache", 200, "Hit ratios"},
+		{"/posts/99", 404, ""},
+		{"/posts/x", 404, ""},
+		{"/authors/99", 404, ""},
+		{"/tags/nope", 404, ""},
+	} {
+		status, body, _ := get(t, srv, c.path)
+		if status != c.status || !strings.Contains(body, c.want) {
+			t.Errorf("GET %s: %d, body without %q:\n%s", c.path, status, c.want, body)
+		}
+	}
+}
+
+// TestEditInvalidatesWhatItChanges edits a post and checks, through the
+// query cache's counters, that the edited post's queries run again while
+// another author's page is served from the cache, and that the memoized
+// statistics of the post's author are recomputed.
+func TestEditInvalidatesWhatItChanges(t *testing.T) {
+	t.Parallel()
+	app, srv := newTestServer(t)
+	for _, p := range []string{"/posts/1", "/authors/2", "/authors/1"} {
+		get(t, srv, p)
+	}
+	misses := app.policy.Stats().Misses
+	for _, p := range []string{"/posts/1", "/authors/2", "/authors/1"} {
+		get(t, srv, p)
+	}
+	if got := app.policy.Stats().Misses; got != misses {
+		t.Fatalf("second loads ran %d queries, want all from the cache", got-misses)
+	}
+
+	status, body := edit(t, srv, "1", "Caches go stale, fast", "A short new body.")
+	if status != 200 || !strings.Contains(body, "Caches go stale, fast") || !strings.Contains(body, "A short new body.") {
+		t.Fatalf("after the edit: %d\n%s", status, body)
+	}
+	if _, body, _ := get(t, srv, "/"); !strings.Contains(body, "Caches go stale, fast") {
+		t.Errorf("the post list still shows the old title:\n%s", body)
+	}
+	if _, body, _ := get(t, srv, "/authors/1"); !strings.Contains(body, "3 posts, 52 words") {
+		t.Errorf("the author's stats were not recomputed:\n%s", body)
+	}
+	misses = app.policy.Stats().Misses
+	if _, body, _ := get(t, srv, "/authors/2"); !strings.Contains(body, "Grace Murray") {
+		t.Errorf("/authors/2:\n%s", body)
+	}
+	if got := app.policy.Stats().Misses; got != misses {
+		t.Errorf("the unrelated /authors/2 ran %d queries after the edit, want all from the cache", got-misses)
+	}
+
+	var st DebugState
+	_, js, _ := get(t, srv, "/debug/cache.json")
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		t.Fatal(err)
+	}
+	var rows, memo bool
+	for _, inv := range st.Invalidations {
+		rows = rows || inv.Layer == "query" && inv.Kind == "invalidate-rows" && strings.HasPrefix(inv.What, "UPDATE posts")
+		memo = memo || inv.Layer == "memo" && inv.What == "blog.authorStats(1)"
+	}
+	if !rows || !memo {
+		t.Errorf("/debug/cache lacks the UPDATE's row invalidation (%v) or the memo invalidation (%v): %+v", rows, memo, st.Invalidations)
+	}
+}
+
+// TestEditRefused checks that an edit without a title is refused with the
+// form shown again, and a cross-origin one outright; the post is unchanged.
+func TestEditRefused(t *testing.T) {
+	t.Parallel()
+	_, srv := newTestServer(t)
+	status, body := edit(t, srv, "2", "  ", "body")
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "A post needs a title and a body.") {
+		t.Errorf("empty title: %d\n%s", status, body)
+	}
+	if status, _ := edit(t, srv, "99", "t", "b"); status != http.StatusNotFound {
+		t.Errorf("edit of a missing post: %d, want 404", status)
+	}
+
+	if status, _ := post(t, srv, "cross-site", "2", "x", "y"); status != http.StatusForbidden {
+		t.Errorf("cross-site POST: %d, want 403", status)
+	}
+	if _, body, _ := get(t, srv, "/posts/2"); !strings.Contains(body, "Reading query plans") {
+		t.Errorf("the refused edits changed the post:\n%s", body)
+	}
+}
+
+// TestListenLoopback checks that the server refuses to listen beyond the
+// loopback interface.
+func TestListenLoopback(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:0", "example.com:80"} {
+		if ln, err := listenLoopback(addr); err == nil {
+			ln.Close()
+			t.Errorf("listenLoopback(%q) listened", addr)
+		}
+	}
+	ln, err := listenLoopback("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+}
+
+// TestRunServes runs the command's server until its context ends.
+func TestRunServes(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ln, err := listenLoopback("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, ln, Config{SQLitePath: filepath.Join(t.TempDir(), "blog.sqlite")}) }()
+	// The connection waits in the listener's backlog until run serves.
+	res, err := http.Get("http://" + ln.Addr().String() + "/posts/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("GET /posts/1: %d", res.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cachekit/cachekit/memo"
+	"github.com/cachekit/cachekit/qcache"
+)
+
+// maxInvalidations is how many recent invalidations /debug/cache lists.
+const maxInvalidations = 20
+
+// Invalidation is one invalidation a cache layer reported, as
+// /debug/cache lists it.
+type Invalidation struct {
+	At     time.Time
+	Layer  string // "query", "memo", …
+	Kind   string // the layer's name for it: "invalidate-rows", "invalidate-table", …
+	What   string // the statement that wrote, or the key or tags dropped
+	Tables []string
+}
+
+// Counts are a cache layer's read counters.
+type Counts struct {
+	Hits, Misses uint64
+}
+
+// Ratio is the share of reads that were hits, in [0, 1]; 0 with no read.
+func (c Counts) Ratio() float64 {
+	if c.Hits+c.Misses == 0 {
+		return 0
+	}
+	return float64(c.Hits) / float64(c.Hits+c.Misses)
+}
+
+// recorder keeps what the cache layers' observers report for /debug/cache:
+// the memoized functions' counts and the recent invalidations of every
+// layer. The query cache's counts come from its policy's Stats.
+type recorder struct {
+	now func() time.Time
+
+	mu sync.Mutex // protects the fields below
+	// memo counts the memoized functions' reads by function name.
+	memo map[string]Counts
+	// recent is a ring of the last maxInvalidations invalidations; next is
+	// where the next one goes, and n how many it holds.
+	recent  [maxInvalidations]Invalidation
+	next, n int
+}
+
+func newRecorder() *recorder {
+	return &recorder{now: time.Now, memo: make(map[string]Counts)}
+}
+
+// invalidated records one invalidation.
+func (r *recorder) invalidated(inv Invalidation) {
+	if inv.At.IsZero() {
+		inv.At = r.now()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recent[r.next] = inv
+	r.next = (r.next + 1) % len(r.recent)
+	r.n = min(r.n+1, len(r.recent))
+}
+
+// reset forgets the recorded invalidations and counts: the app calls it
+// once the schema and seed content are in place, so that /debug/cache
+// starts with what the requests did.
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recent = [maxInvalidations]Invalidation{}
+	r.next, r.n = 0, 0
+	clear(r.memo)
+}
+
+// invalidations returns the recorded invalidations, newest first.
+func (r *recorder) invalidations() []Invalidation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Invalidation, 0, r.n)
+	for i := 1; i <= r.n; i++ {
+		out = append(out, r.recent[(r.next-i+len(r.recent))%len(r.recent)])
+	}
+	return out
+}
+
+// memoCounts returns a copy of the memoized functions' counts.
+func (r *recorder) memoCounts() map[string]Counts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]Counts, len(r.memo))
+	for k, v := range r.memo {
+		out[k] = v
+	}
+	return out
+}
+
+// queryObserver records the query cache's invalidations.
+func (r *recorder) queryObserver() qcache.Observer {
+	return qcache.ObserverFunc(func(e qcache.Event) {
+		switch e.Kind {
+		case qcache.InvalidateRows, qcache.InvalidateTable, qcache.InvalidateGlobal:
+			what := strings.Join(strings.Fields(e.SQL), " ")
+			if what == "" {
+				what = "(manual)"
+			}
+			r.invalidated(Invalidation{Layer: "query", Kind: e.Kind.String(), What: what, Tables: e.Tables})
+		}
+	})
+}
+
+// memoObserver counts the memoized functions' hits and misses.
+func (r *recorder) memoObserver() memo.Observer {
+	return memo.ObserverFunc(func(e memo.Event) {
+		var hit bool
+		switch e.Kind {
+		case memo.Hit, memo.StaleServed, memo.NegativeHit:
+			hit = true
+		case memo.Miss:
+		default:
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		c := r.memo[e.Func]
+		if hit {
+			c.Hits++
+		} else {
+			c.Misses++
+		}
+		r.memo[e.Func] = c
+	})
+}
