@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,11 +14,18 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver
 
 	"github.com/cachekit/cachekit"
+	"github.com/cachekit/cachekit/fragment"
+	"github.com/cachekit/cachekit/httpcache"
+	"github.com/cachekit/cachekit/httpcache/qview"
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
 	"github.com/cachekit/cachekit/redis"
 )
+
+// viewTTL is how long a stored page stays fresh when no write
+// invalidates it.
+const viewTTL = 5 * time.Minute
 
 // Config chooses the blog's database and cache store.
 type Config struct {
@@ -48,7 +56,13 @@ type App struct {
 	policy *qcache.GranularPolicy
 	// stats is the memoized authorStats, by author id.
 	stats *memo.Func[int64, AuthorStats]
-	debug *recorder
+	// views caches whole pages; each page's route has its dependencies on
+	// the rows its queries read (deps.go).
+	views                                    *httpcache.Cache
+	indexDeps, postDeps, authorDeps, tagDeps *qview.Deps
+	// fragments caches the sidebar.
+	fragments *fragment.Cache
+	debug     *recorder
 	// backend names the database and store, for /debug/cache.
 	backend string
 
@@ -147,6 +161,40 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.stats.Close)
+
+	// Pages and fragments live in the same store too. A page stays fresh
+	// for viewTTL at most; its dependencies' tokens live as long as the
+	// policy's results (qcache.DefaultTTL), longer than that.
+	a.views, err = httpcache.New(httpcache.Options{
+		Store:    store,
+		Prefix:   "blog-view:",
+		TTL:      viewTTL,
+		Observer: a.debug.viewObserver(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.views.Close)
+	for _, d := range []struct {
+		p    **qview.Deps
+		name string
+		deps func(*http.Request) []qcache.Dep
+	}{
+		{&a.indexDeps, "blog.index", a.indexPageDeps},
+		{&a.postDeps, "blog.post", a.postPageDeps},
+		{&a.authorDeps, "blog.author", a.authorPageDeps},
+		{&a.tagDeps, "blog.tag", a.tagPageDeps},
+	} {
+		if *d.p, err = qview.New(a.policy, d.name, d.deps, qview.Options{OnError: qopts.OnError}); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, (*d.p).Close)
+	}
+	a.fragments, err = fragment.New(fragment.Options{Store: store, Prefix: "blog-fragment"})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.fragments.Close)
 	return a, nil
 }
 

@@ -157,6 +157,37 @@ var (
 	}
 )
 
+// The SELECTs of the pages. The view cache's dependencies (see deps.go)
+// name the same statements with the same arguments, so that a write that
+// invalidates a page's queries invalidates the page.
+const (
+	sqlRecentPosts = `SELECT p.id, p.title, p.published, a.id, a.name
+		FROM posts p JOIN authors a ON a.id = p.author_id
+		ORDER BY p.published DESC, p.id DESC`
+	sqlPost = `SELECT p.id, p.title, p.body, p.published, a.id, a.name
+		FROM posts p JOIN authors a ON a.id = p.author_id
+		WHERE p.id = ?`
+	sqlPostTags = `SELECT t.name
+		FROM tags t JOIN post_tags pt ON pt.tag_id = t.id
+		WHERE pt.post_id = ?
+		ORDER BY t.name`
+	sqlAuthor      = `SELECT id, name, bio FROM authors WHERE id = ?`
+	sqlAuthorPosts = `SELECT p.id, p.title, p.published
+		FROM posts p WHERE p.author_id = ?
+		ORDER BY p.published DESC, p.id DESC`
+	sqlAuthorBodies = `SELECT body FROM posts WHERE author_id = ?`
+	sqlTaggedPosts  = `SELECT p.id, p.title, p.published
+		FROM posts p
+		JOIN post_tags pt ON pt.post_id = p.id
+		JOIN tags t ON t.id = pt.tag_id
+		WHERE t.name = ?
+		ORDER BY p.published DESC, p.id DESC`
+	sqlAuthors  = `SELECT id, name, bio FROM authors ORDER BY name`
+	sqlTagCloud = `SELECT t.name, count(pt.post_id)
+		FROM tags t LEFT JOIN post_tags pt ON pt.tag_id = t.id
+		GROUP BY t.name ORDER BY t.name`
+)
+
 // migrate creates the schema and, when the posts table is empty, inserts
 // the seed content in one transaction.
 func (q *queries) migrate(ctx context.Context) error {
@@ -213,9 +244,7 @@ func (q *queries) migrate(ctx context.Context) error {
 // recentPosts returns the posts, newest first, without bodies and tags.
 // It reads the whole posts table: any post write invalidates it.
 func (q *queries) recentPosts(ctx context.Context) ([]Post, error) {
-	return all(ctx, q, "list posts", `SELECT p.id, p.title, p.published, a.id, a.name
-		FROM posts p JOIN authors a ON a.id = p.author_id
-		ORDER BY p.published DESC, p.id DESC`, nil,
+	return all(ctx, q, "list posts", sqlRecentPosts, nil,
 		func(r *sql.Rows, p *Post) error {
 			return r.Scan(&p.ID, &p.Title, &p.Published, &p.AuthorID, &p.AuthorName)
 		})
@@ -226,19 +255,14 @@ func (q *queries) recentPosts(ctx context.Context) ([]Post, error) {
 // author's), so writes to other posts leave them cached.
 func (q *queries) post(ctx context.Context, id int64) (Post, error) {
 	var p Post
-	err := q.db.QueryRowContext(ctx, q.bind(`SELECT p.id, p.title, p.body, p.published, a.id, a.name
-		FROM posts p JOIN authors a ON a.id = p.author_id
-		WHERE p.id = ?`), id).Scan(&p.ID, &p.Title, &p.Body, &p.Published, &p.AuthorID, &p.AuthorName)
+	err := q.db.QueryRowContext(ctx, q.bind(sqlPost), id).Scan(&p.ID, &p.Title, &p.Body, &p.Published, &p.AuthorID, &p.AuthorName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Post{}, errNotFound
 	}
 	if err != nil {
 		return Post{}, fmt.Errorf("post %d: %w", id, err)
 	}
-	p.Tags, err = all(ctx, q, fmt.Sprintf("tags of post %d", id), `SELECT t.name
-		FROM tags t JOIN post_tags pt ON pt.tag_id = t.id
-		WHERE pt.post_id = ?
-		ORDER BY t.name`, []any{id},
+	p.Tags, err = all(ctx, q, fmt.Sprintf("tags of post %d", id), sqlPostTags, []any{id},
 		func(r *sql.Rows, t *string) error { return r.Scan(t) })
 	if err != nil {
 		return Post{}, err
@@ -249,7 +273,7 @@ func (q *queries) post(ctx context.Context, id int64) (Post, error) {
 // author returns one author; errNotFound if there is none.
 func (q *queries) author(ctx context.Context, id int64) (Author, error) {
 	var a Author
-	err := q.db.QueryRowContext(ctx, q.bind(`SELECT id, name, bio FROM authors WHERE id = ?`), id).Scan(&a.ID, &a.Name, &a.Bio)
+	err := q.db.QueryRowContext(ctx, q.bind(sqlAuthor), id).Scan(&a.ID, &a.Name, &a.Bio)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Author{}, errNotFound
 	}
@@ -266,33 +290,24 @@ func scanListed(r *sql.Rows, p *Post) error { return r.Scan(&p.ID, &p.Title, &p.
 // Its condition on author_id lets writes to other authors' posts leave it
 // cached.
 func (q *queries) authorPosts(ctx context.Context, authorID int64) ([]Post, error) {
-	return all(ctx, q, fmt.Sprintf("posts of author %d", authorID), `SELECT p.id, p.title, p.published
-		FROM posts p WHERE p.author_id = ?
-		ORDER BY p.published DESC, p.id DESC`, []any{authorID}, scanListed)
+	return all(ctx, q, fmt.Sprintf("posts of author %d", authorID), sqlAuthorPosts, []any{authorID}, scanListed)
 }
 
 // taggedPosts returns the posts that carry a tag, newest first, without
 // bodies.
 func (q *queries) taggedPosts(ctx context.Context, tag string) ([]Post, error) {
-	return all(ctx, q, fmt.Sprintf("posts tagged %q", tag), `SELECT p.id, p.title, p.published
-		FROM posts p
-		JOIN post_tags pt ON pt.post_id = p.id
-		JOIN tags t ON t.id = pt.tag_id
-		WHERE t.name = ?
-		ORDER BY p.published DESC, p.id DESC`, []any{tag}, scanListed)
+	return all(ctx, q, fmt.Sprintf("posts tagged %q", tag), sqlTaggedPosts, []any{tag}, scanListed)
 }
 
 // authors returns every author, by name.
 func (q *queries) authors(ctx context.Context) ([]Author, error) {
-	return all(ctx, q, "list authors", `SELECT id, name, bio FROM authors ORDER BY name`, nil,
+	return all(ctx, q, "list authors", sqlAuthors, nil,
 		func(r *sql.Rows, a *Author) error { return r.Scan(&a.ID, &a.Name, &a.Bio) })
 }
 
 // tagCloud counts the posts of every tag, by name, for the sidebar.
 func (q *queries) tagCloud(ctx context.Context) ([]TagCount, error) {
-	return all(ctx, q, "tag cloud", `SELECT t.name, count(pt.post_id)
-		FROM tags t LEFT JOIN post_tags pt ON pt.tag_id = t.id
-		GROUP BY t.name ORDER BY t.name`, nil,
+	return all(ctx, q, "tag cloud", sqlTagCloud, nil,
 		func(r *sql.Rows, t *TagCount) error { return r.Scan(&t.Name, &t.Posts) })
 }
 
@@ -300,7 +315,7 @@ func (q *queries) tagCloud(ctx context.Context) ([]TagCount, error) {
 // is the blog's memoized function: Go code over a query's rows, cached by
 // author and invalidated by the edits of that author's posts.
 func (q *queries) authorStats(ctx context.Context, authorID int64) (AuthorStats, error) {
-	bodies, err := all(ctx, q, fmt.Sprintf("stats of author %d", authorID), `SELECT body FROM posts WHERE author_id = ?`,
+	bodies, err := all(ctx, q, fmt.Sprintf("stats of author %d", authorID), sqlAuthorBodies,
 		[]any{authorID}, func(r *sql.Rows, body *string) error { return r.Scan(body) })
 	if err != nil {
 		return AuthorStats{}, err

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cachekit/cachekit/httpcache"
 	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/qcache"
 )
@@ -44,6 +45,9 @@ type recorder struct {
 	mu sync.Mutex // protects the fields below
 	// memo counts the memoized functions' reads by function name.
 	memo map[string]Counts
+	// views counts the view cache's reads; fragments the sidebar
+	// fragment's.
+	views, fragments Counts
 	// recent is a ring of the last maxInvalidations invalidations; next is
 	// where the next one goes, and n how many it holds.
 	recent  [maxInvalidations]Invalidation
@@ -75,6 +79,7 @@ func (r *recorder) reset() {
 	r.recent = [maxInvalidations]Invalidation{}
 	r.next, r.n = 0, 0
 	clear(r.memo)
+	r.views, r.fragments = Counts{}, Counts{}
 }
 
 // invalidations returns the recorded invalidations, newest first.
@@ -88,15 +93,49 @@ func (r *recorder) invalidations() []Invalidation {
 	return out
 }
 
-// memoCounts returns a copy of the memoized functions' counts.
-func (r *recorder) memoCounts() map[string]Counts {
+// counts returns a copy of the view, fragment and memoized functions'
+// counts.
+func (r *recorder) counts() (views, fragments Counts, memo map[string]Counts) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string]Counts, len(r.memo))
+	memo = make(map[string]Counts, len(r.memo))
 	for k, v := range r.memo {
-		out[k] = v
+		memo[k] = v
 	}
-	return out
+	return r.views, r.fragments, memo
+}
+
+// count adds a hit or a miss to c.
+func (c *Counts) count(hit bool) {
+	if hit {
+		c.Hits++
+	} else {
+		c.Misses++
+	}
+}
+
+// fragmentRead counts a read of the sidebar fragment: a hit when it was
+// served without rendering.
+func (r *recorder) fragmentRead(hit bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fragments.count(hit)
+}
+
+// viewObserver counts the view cache's hits and misses and records its
+// invalidations (of URLs, by unsafe requests; the invalidations by rows
+// are the query cache's).
+func (r *recorder) viewObserver() httpcache.Observer {
+	return httpcache.ObserverFunc(func(e httpcache.Event) {
+		switch e.Kind {
+		case httpcache.Hit, httpcache.StaleServed, httpcache.Miss:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.views.count(e.Kind != httpcache.Miss)
+		case httpcache.Invalidated:
+			r.invalidated(Invalidation{Layer: "view", Kind: "invalidate-" + e.Reason, What: e.URL})
+		}
+	})
 }
 
 // queryObserver records the query cache's invalidations.
@@ -127,11 +166,7 @@ func (r *recorder) memoObserver() memo.Observer {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		c := r.memo[e.Func]
-		if hit {
-			c.Hits++
-		} else {
-			c.Misses++
-		}
+		c.count(hit)
 		r.memo[e.Func] = c
 	})
 }

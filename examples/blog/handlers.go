@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -14,6 +15,10 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cachekit/cachekit/fragment"
+	"github.com/cachekit/cachekit/httpcache"
+	"github.com/cachekit/cachekit/httpcache/qview"
 )
 
 //go:embed templates/*.html
@@ -45,11 +50,18 @@ const (
 // Handler returns the blog's HTTP handler.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", a.index)
-	mux.HandleFunc("GET /posts/{id}", a.showPost)
-	mux.HandleFunc("POST /posts/{id}", a.editPost)
-	mux.HandleFunc("GET /authors/{id}", a.showAuthor)
-	mux.HandleFunc("GET /tags/{name}", a.showTag)
+	view := func(deps *qview.Deps, h http.HandlerFunc) http.Handler {
+		return a.views.Route(httpcache.Route{Deps: deps})(h)
+	}
+	mux.Handle("GET /{$}", view(a.indexDeps, a.index))
+	mux.Handle("GET /posts/{id}", view(a.postDeps, a.showPost))
+	// The POST goes through the view cache too: a successful unsafe request
+	// invalidates its URL and its redirect's (RFC 9111 section 4.4), on top
+	// of what the UPDATE invalidates through the pages' dependencies.
+	mux.Handle("POST /posts/{id}", a.views.Middleware(http.HandlerFunc(a.editPost)))
+	mux.Handle("GET /authors/{id}", view(a.authorDeps, a.showAuthor))
+	mux.Handle("GET /tags/{name}", view(a.tagDeps, a.showTag))
+	// The debug pages are live: never cached (no-store).
 	mux.HandleFunc("GET /debug/cache", a.showDebug)
 	mux.HandleFunc("GET /debug/cache.json", a.debugJSON)
 	// The edit form posts without a token: refuse cross-origin POSTs
@@ -81,27 +93,48 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if w.Header().Get("Cache-Control") == "" {
+		// Browsers revalidate every time (max-age=0; the view cache's ETag
+		// makes that a 304 while the page is unchanged), so that an edit
+		// shows on the next load; the view cache, a shared cache, keeps
+		// the page for viewTTL (s-maxage) unless a write invalidates it.
+		w.Header().Set("Cache-Control", "max-age=0, s-maxage="+strconv.Itoa(int(viewTTL/time.Second)))
+	}
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
 
-// sidebar renders the sidebar: the tag cloud and the authors.
+// sidebar returns the sidebar (the tag cloud and the authors), a cached
+// fragment.
 func (a *App) sidebar(ctx context.Context) (template.HTML, error) {
-	tags, err := a.q.tagCloud(ctx)
-	if err != nil {
-		return "", err
+	rendered := false
+	html, err := a.fragments.Fragment(ctx, "sidebar", nil, func(w io.Writer) error {
+		rendered = true
+		// A render may be shared by concurrent requests: it must not fail
+		// when the one that started it goes away.
+		ctx := context.WithoutCancel(ctx)
+		tags, err := a.q.tagCloud(ctx)
+		if err != nil {
+			return err
+		}
+		authors, err := a.q.authors(ctx)
+		if err != nil {
+			return err
+		}
+		return pages["index.html"].ExecuteTemplate(w, "sidebar", struct {
+			Tags    []TagCount
+			Authors []Author
+		}{tags, authors})
+	}, fragment.TTL(sidebarTTL))
+	if err == nil {
+		a.debug.fragmentRead(!rendered)
 	}
-	authors, err := a.q.authors(ctx)
-	if err != nil {
-		return "", err
-	}
-	var buf bytes.Buffer
-	err = pages["index.html"].ExecuteTemplate(&buf, "sidebar", struct {
-		Tags    []TagCount
-		Authors []Author
-	}{tags, authors})
-	return template.HTML(buf.String()), err
+	return html, err
 }
+
+// sidebarTTL bounds how long the sidebar fragment is kept. The blog's
+// forms never change tags or authors.
+const sidebarTTL = 10 * time.Minute
 
 // fail answers an error: 404 for errNotFound, else 500 (logged).
 func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -267,7 +300,11 @@ func (a *App) debugState() DebugState {
 			", invalidations: rows " + strconv.FormatUint(qs.InvalidatedRows, 10) +
 			", tables " + strconv.FormatUint(qs.InvalidatedTables, 10) +
 			", global " + strconv.FormatUint(qs.InvalidatedGlobal, 10)})
-	mc := a.debug.memoCounts()
+	views, frags, mc := a.debug.counts()
+	s.Layers = append(s.Layers,
+		DebugLayer{Name: "view cache (httpcache)", Hits: views.Hits, Misses: views.Misses, Ratio: views.Ratio(),
+			Note: "whole pages; Cache-Status on every response"},
+		DebugLayer{Name: "fragment: sidebar", Hits: frags.Hits, Misses: frags.Misses, Ratio: frags.Ratio()})
 	names := make([]string, 0, len(mc))
 	for n := range mc {
 		names = append(names, n)
