@@ -59,6 +59,12 @@ type Options struct {
 	// instance cachekit.MemcachedKey. Default nil: keys pass unchanged.
 	KeyPolicy cachekit.KeyPolicy
 
+	// Deps gives the dependencies of the fragments rendered without the
+	// [DependsOn] option, those of the template functions in particular:
+	// called with a fragment's name and vary-on values, it returns nil for
+	// a fragment without dependencies. Default nil: none.
+	Deps func(name string, vary []string) Deps
+
 	// Clock is the time source of expiry, also given to the default
 	// store. It must agree with the store's. Default
 	// [cachekit.SystemClock]. A test seam.
@@ -183,7 +189,8 @@ type Deps interface {
 }
 
 // DependsOn makes the fragment depend on d: a stored fragment is served
-// only while d's token is the one it was rendered under.
+// only while d's token is the one it was rendered under. It replaces
+// what Options.Deps gives for the fragment.
 func DependsOn(d Deps) Option { return func(o *callOptions) { o.deps = d } }
 
 // Key returns the store key of the fragment name with the vary-on values
@@ -256,6 +263,9 @@ func (c *Cache) Fragment(ctx context.Context, name string, vary []string, render
 	if o.ttl == 0 {
 		o.ttl = c.opts.TTL
 	}
+	if o.deps == nil && c.opts.Deps != nil {
+		o.deps = c.opts.Deps(name, vary)
+	}
 	f, err := c.fn(name, o.ttl)
 	if err != nil {
 		return "", err
@@ -284,6 +294,11 @@ func (c *Cache) Fragment(ctx context.Context, name string, vary []string, render
 	// change of the data (or a token read since): render again, once per
 	// key and token in this process.
 	s, err, _ = c.refresh.Do(ctx, key+"\x00"+a.token, c.opts.LoadTimeout, func(ctx context.Context) (stored, error) {
+		// A re-render for this token may have been stored since this
+		// call's lookup (by a flight that ended meanwhile).
+		if s, err := f.Peek(ctx, a); err == nil && s.Token == a.token {
+			return s, nil
+		}
 		return f.Refresh(ctx, a)
 	})
 	if pe := (*flight.PanicError)(nil); errors.As(err, &pe) {

@@ -22,9 +22,12 @@ import (
 //     string time.ParseDuration accepts.
 //
 // Vary-on values are turned into strings with fmt.Sprint, so 42 and "42"
-// select the same fragment. The template executes on
-// context.Background(); use [Cache.FuncMapContext] to render under a
-// request's context.
+// select the same fragment.
+//
+// The fragment is looked up and rendered under the context DATA gives when
+// it has a method Context() context.Context (an *http.Request, or a page
+// struct embedding one, has it), otherwise under context.Background() (see
+// [Cache.FuncMapContext]).
 //
 // The functions look templates up in t when they run: templates defined
 // after FuncMap is called are found. A clone of t (t.Clone) still executes
@@ -33,8 +36,8 @@ func (c *Cache) FuncMap(t *template.Template) template.FuncMap {
 	return c.FuncMapContext(context.Background, t)
 }
 
-// FuncMapContext is [Cache.FuncMap] with the context of each fragment
-// taken from ctx when the fragment is rendered.
+// FuncMapContext is [Cache.FuncMap] with the context of the fragments
+// whose DATA has no Context method taken from ctx when each is rendered.
 func (c *Cache) FuncMapContext(ctx func() context.Context, t *template.Template) template.FuncMap {
 	return template.FuncMap{
 		"fragment": func(name string, data any, vary ...any) (template.HTML, error) {
@@ -55,6 +58,9 @@ func (c *Cache) execute(ctx context.Context, t *template.Template, ttl time.Dura
 	sub := t.Lookup(name)
 	if sub == nil {
 		return "", fmt.Errorf("fragment %s: no template %q", name, name)
+	}
+	if d, ok := data.(interface{ Context() context.Context }); ok {
+		ctx = d.Context()
 	}
 	vs := make([]string, len(vary))
 	for i, v := range vary {

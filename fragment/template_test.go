@@ -1,11 +1,12 @@
 package fragment_test
 
 import (
+	"context"
+	"errors"
+	"html/template"
 	"strings"
 	"testing"
 	"time"
-
-	"html/template"
 
 	"github.com/cachekit/cachekit/fragment"
 )
@@ -114,5 +115,30 @@ func TestTemplateFuncLateDefineAndInvalidate(t *testing.T) {
 	}
 	if got := exec(t, p, "three"); got != "<b>three</b>" {
 		t.Errorf("after InvalidateAll: got %s, want <b>three</b>", got)
+	}
+}
+
+// view is template data that carries the context of its request.
+type view struct {
+	ctx  context.Context
+	Text string
+}
+
+func (v view) Context() context.Context { return v.ctx }
+
+// A fragment executes under the context its data gives: a cancelled
+// request renders nothing.
+func TestTemplateFuncContextFromData(t *testing.T) {
+	t.Parallel()
+	fc, _ := newCache(t, fragment.Options{})
+	p, _ := page(t, fc, `{{define "text"}}<b>{{.Text}}</b>{{count}}{{end}}{{fragment "text" .}}`)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Execute(&strings.Builder{}, view{cancelled, "x"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	// The count shows that the cancelled call did not render.
+	if got := exec(t, p, view{context.Background(), "y"}); got != "<b>y</b>1" {
+		t.Errorf("got %s, want <b>y</b>1", got)
 	}
 }

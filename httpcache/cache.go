@@ -298,7 +298,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.passThrough(w, r, canon)
 		return
 	}
-	reqCC := parseCacheControl(r.Header)
+	reqCC := directives{}
+	if !c.opts.IgnoreRequestCacheControl {
+		reqCC = parseCacheControl(r.Header)
+	}
 	switch {
 	case h.rt.Bypass:
 		h.bypass(w, r, canon, "route")
@@ -467,10 +470,7 @@ func (h *handler) load(ctx context.Context, q *request, recheck bool) (*result, 
 		return notStored("invalidated", nil)
 	}
 	e.fill()
-	b, err := e.encode()
-	if err != nil {
-		return notStored("encode", err)
-	}
+	b := e.encode()
 	ttl := e.Fresh + max(e.SWR, e.SIE)
 	if err := c.store.Set(ctx, res.key, b, ttl); err != nil {
 		return notStored("store error", err)

@@ -639,6 +639,15 @@ func TestRequestDirectives(t *testing.T) {
 	if n := f.runs.Load(); n != 4 {
 		t.Errorf("handler ran %d times, want 4", n)
 	}
+
+	f = newFixture(t, Options{IgnoreRequestCacheControl: true})
+	h = f.c.Middleware(f.handler(hello(nil)))
+	do(h, "GET", "/r", "Cache-Control", "no-store")
+	for _, cc := range []string{"no-cache", "no-store"} {
+		if w := do(h, "GET", "/r", "Cache-Control", cc); !hasStatus(w, "hit") {
+			t.Errorf("ignored %s: %q", cc, w.Header().Get("Cache-Status"))
+		}
+	}
 }
 
 // versionDeps is a Deps whose version the test sets.

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/gob"
-	"fmt"
+	"encoding/binary"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -28,18 +28,131 @@ type entry struct {
 	Version string
 }
 
-func (e *entry) encode() ([]byte, error) {
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(e); err != nil {
-		return nil, fmt.Errorf("httpcache: encode entry: %w", err)
+// entryFormat is the first byte of an encoded entry; a change of layout
+// takes a new one, and older entries then read as misses.
+const entryFormat = 1
+
+// encode lays e out as: format, status, stored (Unix ns), fresh, swr, sie,
+// shared, version, stamps (count, then key and value), header (count,
+// then name, value count, values), body; integers as varints, strings and
+// the body length-prefixed. Map order does not matter to decode.
+func (e *entry) encode() []byte {
+	n := 64 + len(e.Body) + len(e.Version)
+	for k, v := range e.Stamps {
+		n += len(k) + len(v) + 4
 	}
-	return b.Bytes(), nil
+	for k, vs := range e.Header {
+		n += len(k) + 4
+		for _, v := range vs {
+			n += len(v) + 2
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, entryFormat)
+	b = binary.AppendVarint(b, int64(e.Status))
+	b = binary.AppendVarint(b, e.Stored.UnixNano())
+	b = binary.AppendVarint(b, int64(e.Fresh))
+	b = binary.AppendVarint(b, int64(e.SWR))
+	b = binary.AppendVarint(b, int64(e.SIE))
+	shared := byte(0)
+	if e.Shared {
+		shared = 1
+	}
+	b = append(b, shared)
+	b = appendString(b, e.Version)
+	b = binary.AppendUvarint(b, uint64(len(e.Stamps)))
+	for k, v := range e.Stamps {
+		b = appendString(appendString(b, k), v)
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.Header)))
+	for k, vs := range e.Header {
+		b = appendString(b, k)
+		b = binary.AppendUvarint(b, uint64(len(vs)))
+		for _, v := range vs {
+			b = appendString(b, v)
+		}
+	}
+	return appendString(b, string(e.Body))
 }
 
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// errCorrupt reports a stored entry that does not decode.
+var errCorrupt = errors.New("httpcache: corrupt entry")
+
+// decoder reads what encode wrote; the first failure sticks.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) count() int {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 || v > uint64(len(d.b)) { // every item takes at least a byte
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return int(v)
+}
+
+func (d *decoder) bytes() []byte {
+	l := d.count()
+	if d.bad || l > len(d.b) {
+		d.bad, d.b = true, nil
+		return nil
+	}
+	s := d.b[:l:l]
+	d.b = d.b[l:]
+	return s
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
 func decodeEntry(b []byte) (*entry, error) {
-	e := new(entry)
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(e); err != nil {
-		return nil, fmt.Errorf("httpcache: decode entry: %w", err)
+	if len(b) < 2 || b[0] != entryFormat {
+		return nil, errCorrupt
+	}
+	d := &decoder{b: b[1:]}
+	e := &entry{Status: int(d.varint())}
+	e.Stored = time.Unix(0, d.varint())
+	e.Fresh, e.SWR, e.SIE = time.Duration(d.varint()), time.Duration(d.varint()), time.Duration(d.varint())
+	if len(d.b) > 0 {
+		e.Shared, d.b = d.b[0] == 1, d.b[1:]
+	}
+	e.Version = d.string()
+	if n := d.count(); n > 0 {
+		e.Stamps = make(map[string]string, n)
+		for range n {
+			k := d.string()
+			e.Stamps[k] = d.string()
+		}
+	}
+	n := d.count()
+	e.Header = make(http.Header, n)
+	for range n {
+		k := d.string()
+		vs := make([]string, d.count())
+		for i := range vs {
+			vs[i] = d.string()
+		}
+		e.Header[k] = vs
+	}
+	e.Body = d.bytes()
+	if d.bad || len(d.b) != 0 {
+		return nil, errCorrupt
 	}
 	return e, nil
 }
