@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/fragment"
+	"github.com/cachekit/cachekit/fragment/qdep"
 	"github.com/cachekit/cachekit/httpcache"
 	"github.com/cachekit/cachekit/httpcache/qview"
 	"github.com/cachekit/cachekit/memo"
@@ -60,9 +62,14 @@ type App struct {
 	// the rows its queries read (deps.go).
 	views                                    *httpcache.Cache
 	indexDeps, postDeps, authorDeps, tagDeps *qview.Deps
-	// fragments caches the sidebar.
+	// fragments caches the sidebar, which depends through fragDeps on the
+	// rows its queries read.
 	fragments *fragment.Cache
-	debug     *recorder
+	fragDeps  *qdep.Tracker
+	// qbase is the query cache's counters once the schema and seed content
+	// were in place: /debug/cache shows what requests did since.
+	qbase qcache.Stats
+	debug *recorder
 	// backend names the database and store, for /debug/cache.
 	backend string
 
@@ -99,7 +106,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.closers = append(a.closers, store.Close)
 
-	dialect, dbName := qcache.SQLite, "SQLite "+cfg.SQLitePath
+	dialect, dbName := qcache.SQLite, "SQLite ("+filepath.Base(cfg.SQLitePath)+")"
 	if cfg.PostgresDSN != "" {
 		dialect, dbName = qcache.Postgres, "PostgreSQL"
 	}
@@ -143,6 +150,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.debug.reset()
+	a.qbase = a.policy.Stats()
 	storeName := "memory"
 	if cfg.RedisAddr != "" {
 		storeName = "Redis " + cfg.RedisAddr
@@ -195,6 +203,10 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.fragments.Close)
+	if a.fragDeps, err = qdep.New(a.policy, qdep.Options{OnError: qopts.OnError}); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.fragDeps.Close)
 	return a, nil
 }
 

@@ -190,11 +190,21 @@ func TestEditInvalidatesWhatItChanges(t *testing.T) {
 	if !rows || !memo {
 		t.Errorf("/debug/cache lacks the UPDATE's row invalidation (%v) or the memo invalidation (%v): %+v", rows, memo, st.Invalidations)
 	}
-	var views DebugLayer
+	var views, memoStats DebugLayer
 	for _, l := range st.Layers {
-		if strings.HasPrefix(l.Name, "view cache") {
+		switch {
+		case strings.HasPrefix(l.Name, "view cache"):
 			views = l
+		case l.Name == "memoized blog.authorStats":
+			memoStats = l
 		}
+	}
+	// The memoized stats: / computes the 3 authors' (3 misses), then
+	// /authors/1 and /authors/2 find theirs (2 hits); after the edit, /
+	// computes author 1's again (a miss) and finds the others' (2 hits),
+	// and /authors/1 finds the new one (a hit).
+	if memoStats.Hits != 5 || memoStats.Misses != 4 {
+		t.Errorf("/debug/cache counts %d hits and %d misses of the memoized stats, want 5 and 4", memoStats.Hits, memoStats.Misses)
 	}
 	// Hits: the 8 second loads and the 3 untouched pages; misses: the 8
 	// first loads, the redirect after the edit and the 3 changed pages.
@@ -272,5 +282,37 @@ func TestRunServes(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
+	}
+}
+
+// TestSidebarFollowsItsRows writes a tag through the query cache's wrapper
+// (the blog's forms do not) and checks that the sidebar fragment, and the
+// pages that show it, are rendered again with it.
+func TestSidebarFollowsItsRows(t *testing.T) {
+	t.Parallel()
+	app, srv := newTestServer(t)
+	get(t, srv, "/posts/2")
+	if v, hit := cacheStatusOf(mustGet(t, srv, "/posts/2")); !hit {
+		t.Fatalf("second GET /posts/2: Cache-Status %q, want a hit", v)
+	}
+	views, frags, _ := app.debug.counts()
+	if views.Misses != 1 || frags.Misses != 1 {
+		t.Fatalf("one page rendered: %d view misses and %d sidebar renders, want 1 and 1", views.Misses, frags.Misses)
+	}
+	ctx := t.Context()
+	for _, stmt := range []string{
+		`INSERT INTO tags (id, name) VALUES (100, 'sqlite')`,
+		`INSERT INTO post_tags (post_id, tag_id) VALUES (2, 100)`,
+	} {
+		if _, err := app.q.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body, res := get(t, srv, "/posts/2")
+	if v, hit := cacheStatusOf(res); hit || !strings.Contains(body, `<a class="tag" href="/tags/sqlite">sqlite (1)</a>`) {
+		t.Errorf("GET /posts/2 after the new tag: Cache-Status %q, sidebar without it:\n%s", v, body)
+	}
+	if _, frags, _ := app.debug.counts(); frags.Misses != 2 {
+		t.Errorf("the sidebar was rendered %d times, want 2 (before and after the new tag)", frags.Misses)
 	}
 }

@@ -173,9 +173,15 @@ func TestBrowser(t *testing.T) {
 }
 
 // writeScreenshot saves the README's picture: /debug/cache after the
-// test's loads and edit, with its hit ratios and invalidations.
+// test's loads and edit and a short visit of a reader, with its hit ratios
+// and invalidations.
 func writeScreenshot(t *testing.T, ctx context.Context, base string) {
 	t.Helper()
+	for _, p := range []string{"/posts/2", "/posts/3", "/authors/1", "/authors/3", "/tags/go", "/posts/2", "/posts/3", "/authors/3", "/", "/tags/go"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+p)); err != nil {
+			t.Fatalf("load %s: %v", p, err)
+		}
+	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/debug/cache"), chromedp.WaitVisible(chromedp.CSS("#invalidations"))); err != nil {
 		t.Fatalf("load /debug/cache: %v", err)
 	}

@@ -29,6 +29,8 @@ func idArg(r *http.Request) any {
 	return r.PathValue("id")
 }
 
+// indexPageDeps are the index's: its list reads every post, so every post
+// write invalidates it (and with it the authors' statistics it shows).
 func (a *App) indexPageDeps(*http.Request) []qcache.Dep {
 	return append(a.sidebarDeps(), qcache.SQL(a.q.bind(sqlRecentPosts)))
 }

@@ -125,15 +125,15 @@ func (a *App) sidebar(ctx context.Context) (template.HTML, error) {
 			Tags    []TagCount
 			Authors []Author
 		}{tags, authors})
-	}, fragment.TTL(sidebarTTL))
+	}, fragment.TTL(sidebarTTL), fragment.DependsOn(a.fragDeps.On(a.sidebarDeps()...)))
 	if err == nil {
 		a.debug.fragmentRead(!rendered)
 	}
 	return html, err
 }
 
-// sidebarTTL bounds how long the sidebar fragment is kept. The blog's
-// forms never change tags or authors.
+// sidebarTTL bounds how long the sidebar fragment is kept when no write
+// changes its rows (no form of the blog changes tags or authors).
 const sidebarTTL = 10 * time.Minute
 
 // fail answers an error: 404 for errNotFound, else 500 (logged).
@@ -157,13 +157,43 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return id, true
 }
 
+// indexPage is the data of index.html.
+type indexPage struct {
+	Posts   []Post
+	Writers []writer
+}
+
+// writer is an author with the memoized statistics.
+type writer struct {
+	Author
+	Stats AuthorStats
+}
+
+// index lists the posts and the authors with their statistics. Any post's
+// edit changes the list, so the page is rendered again; the statistics of
+// the authors whose posts did not change then come from the memoized
+// function's cache.
 func (a *App) index(w http.ResponseWriter, r *http.Request) {
-	posts, err := a.q.recentPosts(r.Context())
+	ctx := r.Context()
+	posts, err := a.q.recentPosts(ctx)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.render(w, r, http.StatusOK, "index.html", page{Title: "Recent posts", Data: posts})
+	authors, err := a.q.authors(ctx)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writers := make([]writer, len(authors))
+	for i, au := range authors {
+		writers[i].Author = au
+		if writers[i].Stats, err = a.stats.Call(ctx, au.ID); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	a.render(w, r, http.StatusOK, "index.html", page{Title: "Recent posts", Data: indexPage{Posts: posts, Writers: writers}})
 }
 
 // postPage is the data of post.html.
@@ -293,6 +323,12 @@ type DebugState struct {
 func (a *App) debugState() DebugState {
 	s := DebugState{Backend: a.backend, At: time.Now(), Invalidations: a.debug.invalidations()}
 	qs := a.policy.Stats()
+	b := a.qbase
+	qs.Hits, qs.Misses, qs.Stored = qs.Hits-b.Hits, qs.Misses-b.Misses, qs.Stored-b.Stored
+	qs.UncachedParse, qs.UncachedNotCacheable = qs.UncachedParse-b.UncachedParse, qs.UncachedNotCacheable-b.UncachedNotCacheable
+	qs.UncachedTooLarge, qs.UncachedNotOptedIn = qs.UncachedTooLarge-b.UncachedTooLarge, qs.UncachedNotOptedIn-b.UncachedNotOptedIn
+	qs.InvalidatedRows, qs.InvalidatedTables = qs.InvalidatedRows-b.InvalidatedRows, qs.InvalidatedTables-b.InvalidatedTables
+	qs.InvalidatedGlobal -= b.InvalidatedGlobal
 	q := Counts{Hits: qs.Hits, Misses: qs.Misses}
 	s.Layers = append(s.Layers, DebugLayer{Name: "query cache (qcache)", Hits: q.Hits, Misses: q.Misses, Ratio: q.Ratio(),
 		Note: "stored " + strconv.FormatUint(qs.Stored, 10) + ", uncached " +
