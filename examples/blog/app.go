@@ -44,6 +44,11 @@ type Config struct {
 	// store serves several app processes over one database.
 	RedisAddr string
 
+	// CachePrefix starts every key the blog writes to Redis. Default
+	// "blog:". Apps of different databases sharing a Redis server need
+	// different prefixes.
+	CachePrefix string
+
 	// Logger receives the cache errors the layers do not return to the
 	// request. Default: slog.Default().
 	Logger *slog.Logger
@@ -83,6 +88,9 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.CachePrefix == "" {
+		cfg.CachePrefix = "blog:"
+	}
 	a := &App{log: cfg.Logger, debug: newRecorder()}
 	defer func() {
 		if err != nil {
@@ -92,7 +100,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 
 	var store cachekit.Store
 	if cfg.RedisAddr != "" {
-		rs, err := redis.New(ctx, redis.Options{Addrs: []string{cfg.RedisAddr}, Prefix: "blog:"})
+		rs, err := redis.New(ctx, redis.Options{Addrs: []string{cfg.RedisAddr}, Prefix: cfg.CachePrefix})
 		if err != nil {
 			return nil, fmt.Errorf("redis %s: %w", cfg.RedisAddr, err)
 		}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/cachekit/cachekit/internal/testserver"
 )
 
 // update asks TestBrowser to write the README's screenshot,
@@ -35,7 +37,7 @@ func chromium(t *testing.T) string {
 		}
 	}
 	const msg = "chromium not found on PATH: run scripts/ensure-chromium.sh (it installs Debian's chromium package)"
-	if os.Getenv("CACHEKIT_REQUIRE_SERVERS") == "1" {
+	if testserver.Required() {
 		t.Fatal(msg + "; CACHEKIT_REQUIRE_SERVERS=1 forbids skipping")
 	}
 	t.Skip(msg)
