@@ -30,7 +30,7 @@
 //
 // A fragment's key is the Cache's prefix and version, the fragment's name,
 // and its vary-on values each prefixed by its length:
-// `fragment:1:sidebar("2:421:en")` for "sidebar" varying on "42" and "en".
+// `fragment:1:sidebar("2:422:en")` for "sidebar" varying on "42" and "en".
 // Django joins the values with ":", so that ["a", "b"] and ["a:b"] share a
 // fragment; the length prefixes make every list of values its own key.
 // A key policy (Options.KeyPolicy, such as cachekit.MemcachedKey) may then
@@ -69,7 +69,10 @@
 // none of them can cancel, bounded by Options.LoadTimeout.
 //
 // Calls with different TTLs for one fragment share its key but not their
-// coalescing: two such calls at once may render it twice.
+// coalescing: two such calls at once may render it twice. The Cache keeps
+// a small record (a memo.Func) per fragment name and TTL in use, for its
+// lifetime: names and TTLs are meant to come from the code, not from
+// requests.
 //
 // Invalidate removes a fragment at once, but a render running in another
 // process at that moment may store its older output afterwards (see

@@ -65,6 +65,13 @@ type Options struct {
 	// a fragment without dependencies. Default nil: none.
 	Deps func(name string, vary []string) Deps
 
+	// Observer receives the events of every fragment (hits, misses,
+	// coalesced callers, store errors; see memo.EventKind), with the
+	// fragment's name in Event.Func and its store key, before the key
+	// policy, in Event.Key. It must be safe for concurrent use and must not
+	// block. Default nil.
+	Observer memo.Observer
+
 	// Clock is the time source of expiry, also given to the default
 	// store. It must agree with the store's. Default
 	// [cachekit.SystemClock]. A test seam.
@@ -173,7 +180,9 @@ type callOptions struct {
 
 // TTL sets how long the fragment rendered by the call is kept. Zero means
 // Options.TTL; [cachekit.NoExpiry] means until invalidated or evicted; a
-// negative TTL renders without caching (and leaves what is stored alone).
+// negative TTL ([cachekit.ExpireNow]) renders without storing and
+// deletes the stored fragment, as a negative TTL deletes a key everywhere
+// in cachekit.
 func TTL(d time.Duration) Option { return func(o *callOptions) { o.ttl = d } }
 
 // Deps tells whether a fragment must be rendered again because data it
@@ -254,6 +263,9 @@ func (c *Cache) Fragment(ctx context.Context, name string, vary []string, render
 		opt(&o)
 	}
 	if o.ttl < 0 {
+		if err := c.Invalidate(ctx, name, vary...); err != nil {
+			return "", err
+		}
 		s, err := renderHTML(render)
 		if err != nil {
 			return "", fmt.Errorf("fragment %s: %w", name, err)
@@ -338,7 +350,9 @@ func (c *Cache) fn(name string, ttl time.Duration) (*memo.Func[call, stored], er
 		s, err := renderHTML(a.render)
 		s.Token = a.token
 		return s, err
-	}, memo.Options{TTL: ttl, LoadTimeout: c.opts.LoadTimeout, Clock: c.opts.Clock})
+	}, memo.Options{
+		TTL: ttl, LoadTimeout: c.opts.LoadTimeout, Observer: c.opts.Observer, Clock: c.opts.Clock,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("fragment: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/cachetest"
 	"github.com/cachekit/cachekit/fragment"
+	"github.com/cachekit/cachekit/memo"
 	"github.com/cachekit/cachekit/memory"
 )
 
@@ -141,6 +143,8 @@ func TestHitMissAndTTL(t *testing.T) {
 		{time.Minute, []fragment.Option{fragment.TTL(time.Hour)}, "x#3"},
 		{59 * time.Minute, []fragment.Option{fragment.TTL(time.Hour)}, "x#3"},
 		{time.Minute, []fragment.Option{fragment.TTL(time.Hour)}, "x#4"},
+		{time.Hour, []fragment.Option{fragment.TTL(cachekit.NoExpiry)}, "x#5"},
+		{100_000 * time.Hour, []fragment.Option{fragment.TTL(cachekit.NoExpiry)}, "x#5"},
 	}
 	for i, s := range steps {
 		clock.Advance(s.advance)
@@ -150,7 +154,7 @@ func TestHitMissAndTTL(t *testing.T) {
 	}
 }
 
-func TestNegativeTTLDoesNotCache(t *testing.T) {
+func TestNegativeTTLDeletes(t *testing.T) {
 	t.Parallel()
 	fc, _ := newCache(t, fragment.Options{})
 	c := &counter{text: "x"}
@@ -158,8 +162,11 @@ func TestNegativeTTLDoesNotCache(t *testing.T) {
 	if got := get(t, fc, "f", nil, c.render, fragment.TTL(cachekit.ExpireNow)); got != "x#2" {
 		t.Errorf("with a negative TTL: got %q, want a fresh render x#2", got)
 	}
-	if got := get(t, fc, "f", nil, c.render); got != "x#1" {
-		t.Errorf("after an uncached render: got %q, want the stored x#1", got)
+	if got := get(t, fc, "f", nil, c.render); got != "x#3" {
+		t.Errorf("after a render with a negative TTL: got %q, want a new render x#3 (the stored one deleted)", got)
+	}
+	if got := get(t, fc, "f", nil, c.render); got != "x#3" {
+		t.Errorf("then: got %q, want the stored x#3", got)
 	}
 }
 
@@ -437,5 +444,25 @@ func TestByteStore(t *testing.T) {
 	}
 	if got := get(t, fc, "f", []string{"b"}, b.render); got != "b#2" {
 		t.Errorf("after InvalidateAll: got %q, want b#2", got)
+	}
+}
+
+func TestObserver(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var events []string
+	fc, _ := newCache(t, fragment.Options{Observer: memo.ObserverFunc(func(e memo.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e.Kind.String()+" "+e.Func+" "+e.Key)
+	})})
+	c := &counter{}
+	get(t, fc, "side", []string{"a"}, c.render)
+	get(t, fc, "side", []string{"a"}, c.render)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{`miss side side("1:a")`, `hit side side("1:a")`}
+	if !slices.Equal(events, want) {
+		t.Errorf("events %q, want %q", events, want)
 	}
 }

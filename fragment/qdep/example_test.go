@@ -18,7 +18,7 @@ import (
 func Example() {
 	// A SQLite database wrapped by the query cache, with posts a1 and a2
 	// of user 1 and b1 of user 2 (see openPosts in qdep_test.go).
-	policy, db, closeDB, err := openPosts(":memory:", nil)
+	policy, db, closeDB, err := openPosts(":memory:", nil, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

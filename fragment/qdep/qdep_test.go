@@ -2,6 +2,7 @@ package qdep_test
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -11,13 +12,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/fragment"
 	"github.com/cachekit/cachekit/fragment/qdep"
+	"github.com/cachekit/cachekit/internal/testserver"
 	"github.com/cachekit/cachekit/memory"
 	"github.com/cachekit/cachekit/qcache"
+	"github.com/cachekit/cachekit/redis"
 )
 
 // env is a SQLite database wrapped with a GranularPolicy, a Tracker on the
@@ -31,12 +36,14 @@ type env struct {
 }
 
 // openPosts opens the SQLite database dsn wrapped with a GranularPolicy
-// over a new memory store, and creates the posts of users 1 and 2 in it.
-// The returned func closes the database and the store.
-func openPosts(dsn string, onError func(error)) (*qcache.GranularPolicy, *sql.DB, func(), error) {
-	store, err := memory.NewStore(memory.StoreOptions{})
-	if err != nil {
-		return nil, nil, nil, err
+// over store (a new memory store when nil), and creates the posts of users
+// 1 and 2 in it. The returned func closes the database and the store.
+func openPosts(dsn string, store cachekit.Store, onError func(error)) (*qcache.GranularPolicy, *sql.DB, func(), error) {
+	if store == nil {
+		var err error
+		if store, err = memory.NewStore(memory.StoreOptions{}); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	p, err := qcache.NewGranularPolicy(qcache.GranularOptions{Store: store, Dialect: qcache.SQLite})
 	if err == nil {
@@ -58,11 +65,14 @@ func openPosts(dsn string, onError func(error)) (*qcache.GranularPolicy, *sql.DB
 	return nil, nil, nil, err
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvStore(t, nil) }
+
+// newEnvStore is newEnv with the policy's store (nil: a memory store).
+func newEnvStore(t *testing.T, store cachekit.Store) *env {
 	t.Helper()
 	e := &env{ctx: context.Background()}
 	dsn := "file:" + filepath.Join(t.TempDir(), "db.sqlite") + "?_journal_mode=WAL&_busy_timeout=10000&_txlock=immediate"
-	p, db, closeDB, err := openPosts(dsn, func(err error) { t.Errorf("qcache OnError: %v", err) })
+	p, db, closeDB, err := openPosts(dsn, store, func(err error) { t.Errorf("qcache OnError: %v", err) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,10 +130,27 @@ func (e *env) render(t *testing.T, user int, renders *atomic.Int64, d fragment.D
 }
 
 // A fragment depending on a query is rendered again after a write to the
-// rows the query reads, and only then.
+// rows the query reads, and only then, with the policy's keys in memory or
+// on Redis (its compare-and-set fill in Lua).
 func TestQueryDependency(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		queryDependency(t, newEnv(t))
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		s, err := redis.New(t.Context(), redis.Options{Addrs: []string{testserver.Redis(t)},
+			Prefix: "cachekit-test:qdep:" + rand.Text() + ":", Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Clear(context.Background()) }) // before openPosts' cleanup closes it
+		queryDependency(t, newEnvStore(t, s))
+	})
+}
+
+func queryDependency(t *testing.T, e *env) {
 	var r1, r2 atomic.Int64
 	dep := func(user int) fragment.Deps {
 		return e.tr.On(qcache.SQL(`SELECT title FROM posts WHERE user_id = ?`, user))
