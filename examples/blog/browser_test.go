@@ -99,8 +99,8 @@ func isHit(status string) bool {
 // through the form shows on the next load, and a page the edit did not
 // touch is still a hit.
 func TestBrowser(t *testing.T) {
+	ctx := newBrowser(t, 60*time.Second) // first: it skips without chromium
 	_, srv := newTestServer(t)
-	ctx := newBrowser(t, 60*time.Second)
 
 	load := func(path string) (status, text string) {
 		t.Helper()

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -98,11 +101,7 @@ func (r *recorder) invalidations() []Invalidation {
 func (r *recorder) counts() (views, fragments Counts, memo map[string]Counts) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	memo = make(map[string]Counts, len(r.memo))
-	for k, v := range r.memo {
-		memo[k] = v
-	}
-	return r.views, r.fragments, memo
+	return r.views, r.fragments, maps.Clone(r.memo)
 }
 
 // count adds a hit or a miss to c.
@@ -169,4 +168,45 @@ func (r *recorder) memoObserver() memo.Observer {
 		c.count(hit)
 		r.memo[e.Func] = c
 	})
+}
+
+// DebugLayer is one cache layer's line on /debug/cache.
+type DebugLayer struct {
+	Name   string
+	Hits   uint64
+	Misses uint64
+	Ratio  float64
+	Note   string
+}
+
+// DebugState is what /debug/cache shows and /debug/cache.json returns.
+type DebugState struct {
+	Backend       string
+	Layers        []DebugLayer
+	Invalidations []Invalidation
+	At            time.Time
+}
+
+// debugState collects the layers' counters and the recent invalidations.
+func (a *App) debugState() DebugState {
+	s := DebugState{Backend: a.backend, At: time.Now(), Invalidations: a.debug.invalidations()}
+	now, base := a.policy.Stats(), a.qbase
+	uncached := func(s qcache.Stats) uint64 {
+		return s.UncachedParse + s.UncachedNotCacheable + s.UncachedTooLarge + s.UncachedNotOptedIn
+	}
+	q := Counts{Hits: now.Hits - base.Hits, Misses: now.Misses - base.Misses}
+	s.Layers = append(s.Layers, DebugLayer{Name: "query cache (qcache)", Hits: q.Hits, Misses: q.Misses, Ratio: q.Ratio(),
+		Note: fmt.Sprintf("stored %d, uncached %d; invalidations: rows %d, tables %d, global %d",
+			now.Stored-base.Stored, uncached(now)-uncached(base), now.InvalidatedRows-base.InvalidatedRows,
+			now.InvalidatedTables-base.InvalidatedTables, now.InvalidatedGlobal-base.InvalidatedGlobal)})
+	views, frags, mc := a.debug.counts()
+	s.Layers = append(s.Layers,
+		DebugLayer{Name: "view cache (httpcache)", Hits: views.Hits, Misses: views.Misses, Ratio: views.Ratio(),
+			Note: "whole pages; Cache-Status on every response"},
+		DebugLayer{Name: "fragment: sidebar", Hits: frags.Hits, Misses: frags.Misses, Ratio: frags.Ratio()})
+	for _, n := range slices.Sorted(maps.Keys(mc)) {
+		c := mc[n]
+		s.Layers = append(s.Layers, DebugLayer{Name: "memoized " + n, Hits: c.Hits, Misses: c.Misses, Ratio: c.Ratio()})
+	}
+	return s
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -300,57 +299,6 @@ func (a *App) showTag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.render(w, r, http.StatusOK, "tag.html", page{Title: "Tagged " + name, Data: tagPage{Tag: name, Posts: posts}})
-}
-
-// DebugLayer is one cache layer's line on /debug/cache.
-type DebugLayer struct {
-	Name   string
-	Hits   uint64
-	Misses uint64
-	Ratio  float64
-	Note   string
-}
-
-// DebugState is what /debug/cache shows and /debug/cache.json returns.
-type DebugState struct {
-	Backend       string
-	Layers        []DebugLayer
-	Invalidations []Invalidation
-	At            time.Time
-}
-
-// debugState collects the layers' counters and the recent invalidations.
-func (a *App) debugState() DebugState {
-	s := DebugState{Backend: a.backend, At: time.Now(), Invalidations: a.debug.invalidations()}
-	qs := a.policy.Stats()
-	b := a.qbase
-	qs.Hits, qs.Misses, qs.Stored = qs.Hits-b.Hits, qs.Misses-b.Misses, qs.Stored-b.Stored
-	qs.UncachedParse, qs.UncachedNotCacheable = qs.UncachedParse-b.UncachedParse, qs.UncachedNotCacheable-b.UncachedNotCacheable
-	qs.UncachedTooLarge, qs.UncachedNotOptedIn = qs.UncachedTooLarge-b.UncachedTooLarge, qs.UncachedNotOptedIn-b.UncachedNotOptedIn
-	qs.InvalidatedRows, qs.InvalidatedTables = qs.InvalidatedRows-b.InvalidatedRows, qs.InvalidatedTables-b.InvalidatedTables
-	qs.InvalidatedGlobal -= b.InvalidatedGlobal
-	q := Counts{Hits: qs.Hits, Misses: qs.Misses}
-	s.Layers = append(s.Layers, DebugLayer{Name: "query cache (qcache)", Hits: q.Hits, Misses: q.Misses, Ratio: q.Ratio(),
-		Note: "stored " + strconv.FormatUint(qs.Stored, 10) + ", uncached " +
-			strconv.FormatUint(qs.UncachedParse+qs.UncachedNotCacheable+qs.UncachedTooLarge+qs.UncachedNotOptedIn, 10) +
-			", invalidations: rows " + strconv.FormatUint(qs.InvalidatedRows, 10) +
-			", tables " + strconv.FormatUint(qs.InvalidatedTables, 10) +
-			", global " + strconv.FormatUint(qs.InvalidatedGlobal, 10)})
-	views, frags, mc := a.debug.counts()
-	s.Layers = append(s.Layers,
-		DebugLayer{Name: "view cache (httpcache)", Hits: views.Hits, Misses: views.Misses, Ratio: views.Ratio(),
-			Note: "whole pages; Cache-Status on every response"},
-		DebugLayer{Name: "fragment: sidebar", Hits: frags.Hits, Misses: frags.Misses, Ratio: frags.Ratio()})
-	names := make([]string, 0, len(mc))
-	for n := range mc {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := mc[n]
-		s.Layers = append(s.Layers, DebugLayer{Name: "memoized " + n, Hits: c.Hits, Misses: c.Misses, Ratio: c.Ratio()})
-	}
-	return s
 }
 
 func (a *App) showDebug(w http.ResponseWriter, r *http.Request) {
