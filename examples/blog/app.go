@@ -40,8 +40,9 @@ type Config struct {
 	PostgresDSN string
 
 	// RedisAddr, when set, keeps every cache layer in Redis at this address
-	// instead of in process memory. It goes with PostgresDSN: a shared
-	// store serves several app processes over one database.
+	// instead of in process memory, so that several app processes over one
+	// database (usually PostgreSQL) share the caches and their
+	// invalidations.
 	RedisAddr string
 
 	// CachePrefix starts every key the blog writes to Redis. Default

@@ -42,7 +42,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "`address` to listen on (a loopback address)")
 	dbPath := flag.String("db", filepath.Join(os.TempDir(), "cachekit-blog.sqlite"), "SQLite database `file`, created and seeded if missing")
 	pgDSN := flag.String("postgres", "", "PostgreSQL `DSN`: use PostgreSQL instead of SQLite")
-	redisAddr := flag.String("redis", "", "Redis `address`: keep the caches in Redis instead of in memory (with -postgres)")
+	redisAddr := flag.String("redis", "", "Redis `address`: keep the caches in Redis instead of in memory (usually with -postgres)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "blog: unexpected arguments %q\n", flag.Args())
@@ -52,10 +52,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := Config{SQLitePath: *dbPath, PostgresDSN: *pgDSN, RedisAddr: *redisAddr}
-	if cfg.RedisAddr != "" && cfg.PostgresDSN == "" {
-		slog.Error("blog: -redis goes with -postgres: a shared store serves processes sharing one database")
-		os.Exit(2)
-	}
 	ln, err := listenLoopback(*addr)
 	if err != nil {
 		slog.Error("blog", "err", err)
