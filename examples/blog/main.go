@@ -73,7 +73,11 @@ func run(ctx context.Context, ln net.Listener, cfg Config) error {
 	}
 	defer app.Close()
 	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	slog.Info("blog: serving", "url", "http://"+ln.Addr().String()+"/", "backend", app.backend)
+	attrs := []any{"url", "http://" + ln.Addr().String() + "/", "backend", app.backend}
+	if cfg.PostgresDSN == "" {
+		attrs = append(attrs, "sqlite", cfg.SQLitePath)
+	}
+	slog.Info("blog: serving", attrs...)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
