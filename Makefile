@@ -8,6 +8,9 @@
 #   make servers-start  start the servers; then `. .test-servers/env` to use them by hand
 #   make servers-stop   stop them
 #   make quickstart     go run ./examples/quickstart
+#   make blog           the demo blog (examples/blog) on http://127.0.0.1:8080/
+#   make blog-screenshot  rewrite docs/images/blog.png from the blog's browser test
+#   make cli            build the cachekit command into bin/cachekit
 #   make bench-disk     [QUICK=1] the disk store against its peers (bench/README.md)
 #   make bench-network  [QUICK=1] the redis and tiered stores against Redis clients and caches
 #   make bench-memo     [QUICK=1] memo's cached functions against sturdyc and go-redis/cache
@@ -53,6 +56,10 @@ test:
 	(cd examples/orm && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	echo "==> go test -race -count=1 ./... in qcache/gormcache/"; \
 	(cd qcache/gormcache && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	echo "==> scripts/ensure-chromium.sh (Debian's chromium, for examples/blog's browser test)"; \
+	scripts/ensure-chromium.sh >/dev/null || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
+	echo "==> go test -race -count=1 ./... in examples/blog/ (headless Chromium included)"; \
+	(cd examples/blog && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	echo "==> go test -race -count=1 ./... in metrics/prometheus/ and metrics/otel/"; \
 	(cd metrics/prometheus && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
 	(cd metrics/otel && $(GO) test -race -count=1 ./...) || { s=$$?; [ "$$rc" -ne 0 ] || rc=$$s; }; \
@@ -69,13 +76,14 @@ fmt-check:
 	if [ -n "$$out" ]; then printf 'gofmt: not formatted (run gofmt -w):\n%s\n' "$$out"; exit 1; fi
 
 vet:
-	@echo "==> go vet ./... (and the bench, examples/orm, qcache/gormcache and metrics modules, and the sqlitefeed tag)"
+	@echo "==> go vet ./... (and the bench, examples/orm, examples/blog, qcache/gormcache and metrics modules, and the sqlitefeed tag)"
 	@$(GO) vet ./...
 	@cd bench && $(GO) vet ./...
 	@cd examples/orm && $(GO) vet ./...
 	@cd qcache/gormcache && $(GO) vet ./...
 	@cd metrics/prometheus && $(GO) vet ./...
 	@cd metrics/otel && $(GO) vet ./...
+	@cd examples/blog && $(GO) vet ./...
 	@$(GO) vet -tags sqlite_preupdate_hook ./qcache/sqlitefeed/
 
 # staticcheck is a tool of the separate module in tools/ (it needs a newer go directive than
@@ -83,11 +91,12 @@ vet:
 # the main module (also with the SQLite feed's build tag), examples/orm, qcache/gormcache and the
 # metrics modules.
 staticcheck:
-	@echo "==> staticcheck ./... (and the sqlitefeed tag, examples/orm, qcache/gormcache, metrics/prometheus, metrics/otel)"
+	@echo "==> staticcheck ./... (and the sqlitefeed tag, examples/orm, examples/blog, qcache/gormcache, metrics/prometheus, metrics/otel)"
 	@staticcheck=$$(cd tools && $(GO) tool -n staticcheck); "$$staticcheck" ./... && \
 		"$$staticcheck" -tags sqlite_preupdate_hook ./qcache/sqlitefeed/ && \
 		(cd examples/orm && "$$staticcheck" ./...) && (cd qcache/gormcache && "$$staticcheck" ./...) && \
-		(cd metrics/prometheus && "$$staticcheck" ./...) && (cd metrics/otel && "$$staticcheck" ./...)
+		(cd metrics/prometheus && "$$staticcheck" ./...) && (cd metrics/otel && "$$staticcheck" ./...) && \
+		(cd examples/blog && "$$staticcheck" ./...)
 
 test-short:
 	env -u CACHEKIT_REQUIRE_SERVERS $(GO) test -short ./...
@@ -100,6 +109,21 @@ servers-stop:
 
 quickstart:
 	$(GO) run ./examples/quickstart
+
+# make blog: the demo blog (examples/blog, its own module) on http://127.0.0.1:8080/, SQLite and
+# in-process caches. make blog-screenshot rewrites docs/images/blog.png from its browser test.
+.PHONY: blog blog-screenshot cli
+
+blog:
+	cd examples/blog && $(GO) run .
+
+blog-screenshot:
+	scripts/ensure-chromium.sh
+	cd examples/blog && $(GO) test -count=1 -run TestBrowser -update .
+
+# make cli: build the cachekit command into bin/cachekit.
+cli:
+	$(GO) build -o bin/cachekit ./cmd/cachekit
 
 # make bench-disk [QUICK=1]: cachekit's disk store side by side with Python DiskCache
 # (Debian's python3-diskcache, installed here if missing), Redis and Memcached on 127.0.0.1;
