@@ -86,6 +86,14 @@
 // response stored until its TTL. URL stamps and Route.Deps are read before
 // the run and have no such window.
 //
+// The Cache-Control max-age added to a response without one lets browsers
+// and other caches keep the page for its whole TTL, where this Cache's
+// invalidations cannot reach (Django's cache_page has the same effect).
+// A page that must change as soon as it is edited should say so itself,
+// e.g. "Cache-Control: max-age=0, s-maxage=300": browsers then revalidate
+// every time (a 304 from this Cache when nothing changed), while this
+// Cache, a shared cache, keeps it for s-maxage.
+//
 // Stored responses carry the generations of their stamps; a stamp evicted
 // from the store orphans its responses (the safe direction). Options.Store
 // should therefore not evict stamps before responses: with a bounded memory
