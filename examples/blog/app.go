@@ -207,7 +207,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 		a.closers = append(a.closers, (*d.p).Close)
 	}
-	a.fragments, err = fragment.New(fragment.Options{Store: store, Prefix: "blog-fragment"})
+	a.fragments, err = fragment.New(fragment.Options{Store: store, Prefix: "blog-fragment", Observer: a.debug.fragmentObserver()})
 	if err != nil {
 		return nil, err
 	}
