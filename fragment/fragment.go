@@ -407,16 +407,31 @@ func (c *Cache) fn(k funcKey) (*memo.Func[call, stored], error) {
 
 // Invalidate removes the fragment name stored for the vary-on values
 // vary: the next render of it renders again. A render of it in flight in
-// this process stores nothing.
+// this process, whatever its TTL or dependencies, stores nothing.
 func (c *Cache) Invalidate(ctx context.Context, name string, vary ...string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	f, err := c.fn(funcKey{name: name, ttl: c.opts.TTL})
-	if err != nil {
+	if _, err := c.fn(funcKey{name: name, ttl: c.opts.TTL}); err != nil {
 		return err
 	}
-	return wrap(name, f.Invalidate(ctx, call{vary: encodeVary(vary)}))
+	// Each memo.Func of the name (one per TTL, with and without
+	// dependencies) keeps its own renders in flight from storing: all of
+	// them are told. The key is the same for all.
+	c.mu.Lock()
+	var fs []*memo.Func[call, stored]
+	for k, f := range c.funcs {
+		if k.name == name {
+			fs = append(fs, f)
+		}
+	}
+	c.mu.Unlock()
+	a := call{vary: encodeVary(vary)}
+	var errs []error
+	for _, f := range fs {
+		errs = append(errs, f.Invalidate(ctx, a))
+	}
+	return wrap(name, errors.Join(errs...))
 }
 
 // InvalidateAll makes every stored variant of the fragment name, in every
