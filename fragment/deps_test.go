@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cachekit/cachekit/fragment"
+	"github.com/cachekit/cachekit/memo"
 )
 
 // version is a fragment.Deps whose token is a counter: bumping it stands
@@ -30,17 +31,32 @@ func (v *version) Token(_ context.Context, key string) (string, error) {
 	return fmt.Sprint(v.n.Load()), nil
 }
 
+// TestDependsOn checks the renders of a fragment with dependencies, and
+// that the observer's hits and misses match them: a read of a fragment
+// stored under an older token renders it again, so it is a miss, not a
+// hit.
 func TestDependsOn(t *testing.T) {
 	t.Parallel()
-	fc, _ := newCache(t, fragment.Options{})
+	var mu sync.Mutex
+	counts := map[memo.EventKind]int{}
+	fc, _ := newCache(t, fragment.Options{Observer: memo.ObserverFunc(func(e memo.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts[e.Kind]++
+	})})
 	v := &version{}
 	c := &counter{text: "x"}
 	dep := fragment.DependsOn(v)
 	steps := []struct {
-		bump bool
-		want string
+		bump         bool
+		want         string
+		hits, misses int // totals after the step
 	}{
-		{false, "x#1"}, {false, "x#1"}, {true, "x#2"}, {false, "x#2"}, {true, "x#3"},
+		{false, "x#1", 0, 1}, // first render
+		{false, "x#1", 1, 1}, // hit
+		{true, "x#2", 1, 2},  // dependency changed: rendered again
+		{false, "x#2", 2, 2}, // hit on the new render
+		{true, "x#3", 2, 3},
 	}
 	for i, s := range steps {
 		if s.bump {
@@ -48,6 +64,12 @@ func TestDependsOn(t *testing.T) {
 		}
 		if got := get(t, fc, "f", []string{"1"}, c.render, dep); got != s.want {
 			t.Errorf("step %d: got %q, want %q", i, got, s.want)
+		}
+		mu.Lock()
+		hits, misses := counts[memo.Hit], counts[memo.Miss]
+		mu.Unlock()
+		if hits != s.hits || misses != s.misses {
+			t.Errorf("step %d: observer saw %d hits and %d misses, want %d and %d", i, hits, misses, s.hits, s.misses)
 		}
 	}
 	key, _ := fc.Key("f", "1")

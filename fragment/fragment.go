@@ -70,6 +70,11 @@ type Options struct {
 	// fragment's name in Event.Func and its store key, before the key
 	// policy, in Event.Key. It must be safe for concurrent use and must not
 	// block. Default nil.
+	//
+	// Every call reports one Hit or one Miss. For a fragment with
+	// dependencies, a Hit means the stored fragment was served as it is: a
+	// fragment rendered again because its dependency token changed is a
+	// Miss.
 	Observer memo.Observer
 
 	// Clock is the time source of expiry, also given to the default
@@ -102,12 +107,20 @@ type stored struct {
 	Token string
 }
 
-// funcKey selects the memo.Func of a name and TTL. Funcs of one name share
-// their keys and their generation (memo keys and stamps are by name), so
-// that any of them invalidates for all.
+// funcKey selects the memo.Func of a name, a TTL, and whether its calls
+// have dependencies. Funcs of one name share their keys and their
+// generation (memo keys and stamps are by name), so that any of them
+// invalidates for all.
+//
+// The Funcs of calls with dependencies report no hits and misses to
+// Options.Observer: a value memo finds may have been rendered under an
+// older token and be rendered again, which memo would count as a hit.
+// Fragment reports those calls' hits and misses itself, once it has
+// compared the tokens.
 type funcKey struct {
 	name string
 	ttl  time.Duration
+	deps bool
 }
 
 // call is the argument of a memo.Func: the vary-on values (their
@@ -210,7 +223,7 @@ func (c *Cache) Key(name string, vary ...string) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
-	f, err := c.fn(name, c.opts.TTL)
+	f, err := c.fn(funcKey{name: name, ttl: c.opts.TTL})
 	if err != nil {
 		return "", err
 	}
@@ -278,7 +291,7 @@ func (c *Cache) Fragment(ctx context.Context, name string, vary []string, render
 	if o.deps == nil && c.opts.Deps != nil {
 		o.deps = c.opts.Deps(name, vary)
 	}
-	f, err := c.fn(name, o.ttl)
+	f, err := c.fn(funcKey{name, o.ttl, o.deps != nil})
 	if err != nil {
 		return "", err
 	}
@@ -286,6 +299,10 @@ func (c *Cache) Fragment(ctx context.Context, name string, vary []string, render
 	if o.deps == nil {
 		s, err := f.Call(ctx, a)
 		return s.HTML, wrap(name, err)
+	}
+	mkey, err := f.Key(a)
+	if err != nil {
+		return "", fmt.Errorf("fragment: %w", err)
 	}
 	key, err := c.storeKey(f, a)
 	if err != nil {
@@ -295,12 +312,25 @@ func (c *Cache) Fragment(ctx context.Context, name string, vary []string, render
 	if a.token, err = o.deps.Token(ctx, key); err != nil {
 		return "", fmt.Errorf("fragment %s: dependency token: %w", name, err)
 	}
-	s, err := f.Call(ctx, a)
-	if err != nil {
+	// f reports no hits or misses (see funcKey): this call is a hit only
+	// when the stored fragment was rendered under the current token.
+	s, err := f.Peek(ctx, a)
+	switch {
+	case err == nil && s.Token == a.token:
+		c.observe(memo.Hit, name, mkey)
+		return s.HTML, nil
+	case err != nil && !errors.Is(err, cachekit.ErrMiss):
 		return "", wrap(name, err)
 	}
-	if s.Token == a.token {
-		return s.HTML, nil
+	c.observe(memo.Miss, name, mkey)
+	if err != nil {
+		// Nothing stored: render, or join a render in flight.
+		if s, err = f.Call(ctx, a); err != nil {
+			return "", wrap(name, err)
+		}
+		if s.Token == a.token {
+			return s.HTML, nil
+		}
 	}
 	// The stored fragment, or the render this call joined, predates a
 	// change of the data (or a token read since): render again, once per
@@ -335,23 +365,38 @@ func renderHTML(render func(io.Writer) error) (stored, error) {
 	return stored{HTML: template.HTML(b.String())}, nil
 }
 
-// fn returns the memo.Func of name and ttl, making it on first use.
-func (c *Cache) fn(name string, ttl time.Duration) (*memo.Func[call, stored], error) {
+// observe reports an event of the fragment name, under its memo key, to
+// Options.Observer.
+func (c *Cache) observe(kind memo.EventKind, name, key string) {
+	if c.opts.Observer != nil {
+		c.opts.Observer.Observe(memo.Event{Kind: kind, Func: name, Key: key})
+	}
+}
+
+// fn returns the memo.Func of k, making it on first use.
+func (c *Cache) fn(k funcKey) (*memo.Func[call, stored], error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, fmt.Errorf("fragment: %w", cachekit.ErrClosed)
 	}
-	k := funcKey{name, ttl}
 	if f := c.funcs[k]; f != nil {
 		return f, nil
 	}
-	f, err := memo.New(c.cache, name, func(_ context.Context, a call) (stored, error) {
+	obs := c.opts.Observer
+	if inner := obs; k.deps && inner != nil {
+		obs = memo.ObserverFunc(func(e memo.Event) {
+			if e.Kind != memo.Hit && e.Kind != memo.Miss {
+				inner.Observe(e)
+			}
+		})
+	}
+	f, err := memo.New(c.cache, k.name, func(_ context.Context, a call) (stored, error) {
 		s, err := renderHTML(a.render)
 		s.Token = a.token
 		return s, err
 	}, memo.Options{
-		TTL: ttl, LoadTimeout: c.opts.LoadTimeout, Observer: c.opts.Observer, Clock: c.opts.Clock,
+		TTL: k.ttl, LoadTimeout: c.opts.LoadTimeout, Observer: obs, Clock: c.opts.Clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fragment: %w", err)
@@ -362,16 +407,31 @@ func (c *Cache) fn(name string, ttl time.Duration) (*memo.Func[call, stored], er
 
 // Invalidate removes the fragment name stored for the vary-on values
 // vary: the next render of it renders again. A render of it in flight in
-// this process stores nothing.
+// this process, whatever its TTL or dependencies, stores nothing.
 func (c *Cache) Invalidate(ctx context.Context, name string, vary ...string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	f, err := c.fn(name, c.opts.TTL)
-	if err != nil {
+	if _, err := c.fn(funcKey{name: name, ttl: c.opts.TTL}); err != nil {
 		return err
 	}
-	return wrap(name, f.Invalidate(ctx, call{vary: encodeVary(vary)}))
+	// Each memo.Func of the name (one per TTL, with and without
+	// dependencies) keeps its own renders in flight from storing: all of
+	// them are told. The key is the same for all.
+	c.mu.Lock()
+	var fs []*memo.Func[call, stored]
+	for k, f := range c.funcs {
+		if k.name == name {
+			fs = append(fs, f)
+		}
+	}
+	c.mu.Unlock()
+	a := call{vary: encodeVary(vary)}
+	var errs []error
+	for _, f := range fs {
+		errs = append(errs, f.Invalidate(ctx, a))
+	}
+	return wrap(name, errors.Join(errs...))
 }
 
 // InvalidateAll makes every stored variant of the fragment name, in every
@@ -382,7 +442,7 @@ func (c *Cache) InvalidateAll(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	f, err := c.fn(name, c.opts.TTL)
+	f, err := c.fn(funcKey{name: name, ttl: c.opts.TTL})
 	if err != nil {
 		return err
 	}

@@ -191,6 +191,47 @@ func TestInvalidateOne(t *testing.T) {
 	}
 }
 
+// TestInvalidateDuringRender checks that Invalidate keeps a render in
+// flight from storing its output, whatever the call's options: a render
+// with its own TTL, or with dependencies, goes through another memo.Func
+// than Invalidate's.
+func TestInvalidateDuringRender(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts []fragment.Option
+	}{
+		{"default", nil},
+		{"TTL", []fragment.Option{fragment.TTL(time.Hour)}},
+		{"DependsOn", []fragment.Option{fragment.DependsOn(&version{})}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fc, _ := newCache(t, fragment.Options{})
+			c := &counter{text: "x"}
+			started, release := make(chan struct{}), make(chan struct{})
+			slow := func(w io.Writer) error {
+				close(started)
+				<-release
+				return c.render(w)
+			}
+			done := make(chan string)
+			go func() { done <- get(t, fc, "f", nil, slow, tc.opts...) }()
+			<-started
+			if err := fc.Invalidate(context.Background(), "f"); err != nil {
+				t.Fatal(err)
+			}
+			close(release)
+			if got := <-done; got != "x#1" {
+				t.Errorf("render in flight: got %q, want x#1", got)
+			}
+			if got := get(t, fc, "f", nil, c.render, tc.opts...); got != "x#2" {
+				t.Errorf("after Invalidate: got %q, want x#2 (the render that was in flight was stored)", got)
+			}
+		})
+	}
+}
+
 func TestInvalidateAllVariants(t *testing.T) {
 	t.Parallel()
 	fc, _ := newCache(t, fragment.Options{})

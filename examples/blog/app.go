@@ -78,6 +78,9 @@ type App struct {
 	debug *recorder
 	// backend names the database and store, for /debug/cache.
 	backend string
+	// afterUpdate, when set, runs in updatePost between the UPDATE and the
+	// invalidations that follow it: a test seam, for requests in between.
+	afterUpdate func()
 
 	// closers release what Open made, in reverse order.
 	closers []func() error
@@ -207,7 +210,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 		a.closers = append(a.closers, (*d.p).Close)
 	}
-	a.fragments, err = fragment.New(fragment.Options{Store: store, Prefix: "blog-fragment"})
+	a.fragments, err = fragment.New(fragment.Options{Store: store, Prefix: "blog-fragment", Observer: a.debug.fragmentObserver()})
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +236,8 @@ func (a *App) Close() error {
 // updatePost saves an edit of a post and invalidates what the query cache
 // cannot see: the memoized statistics of the post's author (the query
 // cache's wrapper has already invalidated the queries the row change
-// affects, and the views and fragments that depend on them).
+// affects, and the views and fragments that depend on them), then the
+// row's dependants again, for the pages rendered in between.
 func (a *App) updatePost(ctx context.Context, id int64, title, body string) error {
 	p, err := a.q.post(ctx, id)
 	if err != nil {
@@ -242,9 +246,19 @@ func (a *App) updatePost(ctx context.Context, id int64, title, body string) erro
 	if err := a.q.updatePost(ctx, id, title, body); err != nil {
 		return err
 	}
+	if a.afterUpdate != nil {
+		a.afterUpdate()
+	}
 	if err := a.stats.Invalidate(ctx, p.AuthorID); err != nil {
 		return fmt.Errorf("invalidate stats of author %d: %w", p.AuthorID, err)
 	}
 	a.debug.invalidated(Invalidation{Layer: "memo", Kind: "invalidate", What: fmt.Sprintf("blog.authorStats(%d)", p.AuthorID)})
+	// A page rendered between the UPDATE (which invalidated the pages) and
+	// the line above showed the old statistics and was stored with the
+	// dependency tokens of after the UPDATE: invalidate the row's
+	// dependants again, now that the statistics are fresh.
+	if err := a.policy.InvalidateRow(ctx, "posts", map[string]any{"id": id, "author_id": p.AuthorID}); err != nil {
+		return fmt.Errorf("invalidate the pages of post %d: %w", id, err)
+	}
 	return nil
 }

@@ -377,3 +377,32 @@ func TestSidebarFollowsItsRows(t *testing.T) {
 		}
 	})
 }
+
+// TestEditStatsNeverStale loads the author's page and the index while an
+// edit has updated the post but not yet invalidated the memoized
+// statistics: pages rendered in that window show the old statistics, and
+// must not be what is served once the edit is done.
+func TestEditStatsNeverStale(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, app *App, srv *httptest.Server) {
+		for _, p := range []string{"/", "/authors/1"} {
+			get(t, srv, p)
+		}
+		app.afterUpdate = func() {
+			for _, p := range []string{"/", "/authors/1"} {
+				get(t, srv, p)
+			}
+		}
+		if status, _ := edit(t, srv, "1", "Caches go stale, fast", "A short new body."); status != 200 {
+			t.Fatalf("edit: %d", status)
+		}
+		app.afterUpdate = nil
+		for _, c := range []struct{ path, want string }{
+			{"/", `<td class="num">3</td><td class="num">52</td>`},
+			{"/authors/1", "3 posts, 52 words"},
+		} {
+			if _, body, _ := get(t, srv, c.path); !strings.Contains(body, c.want) {
+				t.Errorf("GET %s after the edit shows stale statistics, not %q:\n%s", c.path, c.want, body)
+			}
+		}
+	})
+}

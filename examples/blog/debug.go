@@ -113,12 +113,17 @@ func (c *Counts) count(hit bool) {
 	}
 }
 
-// fragmentRead counts a read of the sidebar fragment: a hit when it was
-// served without rendering.
-func (r *recorder) fragmentRead(hit bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.fragments.count(hit)
+// fragmentObserver counts the sidebar fragment's hits and misses (a
+// render because its rows changed is a miss).
+func (r *recorder) fragmentObserver() memo.Observer {
+	return memo.ObserverFunc(func(e memo.Event) {
+		if e.Func != "sidebar" || (e.Kind != memo.Hit && e.Kind != memo.Miss) {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.fragments.count(e.Kind == memo.Hit)
+	})
 }
 
 // viewObserver counts the view cache's hits and misses and records its

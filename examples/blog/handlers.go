@@ -106,9 +106,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 // sidebar returns the sidebar (the tag cloud and the authors), a cached
 // fragment.
 func (a *App) sidebar(ctx context.Context) (template.HTML, error) {
-	rendered := false
-	html, err := a.fragments.Fragment(ctx, "sidebar", nil, func(w io.Writer) error {
-		rendered = true
+	return a.fragments.Fragment(ctx, "sidebar", nil, func(w io.Writer) error {
 		// A render may be shared by concurrent requests: it must not fail
 		// when the one that started it goes away.
 		ctx := context.WithoutCancel(ctx)
@@ -125,10 +123,6 @@ func (a *App) sidebar(ctx context.Context) (template.HTML, error) {
 			Authors []Author
 		}{tags, authors})
 	}, fragment.TTL(sidebarTTL), fragment.DependsOn(a.fragDeps.On(a.sidebarDeps()...)))
-	if err == nil {
-		a.debug.fragmentRead(!rendered)
-	}
-	return html, err
 }
 
 // sidebarTTL bounds how long the sidebar fragment is kept when no write

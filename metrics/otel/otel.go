@@ -41,8 +41,8 @@
 //     memory.Reason: "evicted" (size bound), "expired", "deleted",
 //     "replaced", "cleared", "rejected".
 //   - cachekit.invalidations (counter, {invalidation}; attribute
-//     cachekit.invalidation.kind): qcache invalidations applied: "rows",
-//     "table", "global".
+//     cachekit.invalidation.kind): invalidations applied: qcache's
+//     "rows", "table", "global", httpcache's "url" and "tag".
 //   - cachekit.uncached (counter, {read}; attribute
 //     cachekit.uncached.reason): qcache reads neither served from the cache
 //     nor stored in it, by qcache.Reason: "parse", "not-cacheable",
@@ -112,7 +112,7 @@ var families = [metrics.NumFamilies]family{
 	metrics.Misses:        {"cachekit.misses", "{miss}", "Reads that found nothing usable in the cache and load.", "", false},
 	metrics.StaleServed:   {"cachekit.stale_served", "{read}", "Stale values served, by reason (revalidate, error).", "cachekit.stale.reason", false},
 	metrics.Evictions:     {"cachekit.evictions", "{entry}", "Entries that left an in-process cache, by reason.", "cachekit.eviction.reason", false},
-	metrics.Invalidations: {"cachekit.invalidations", "{invalidation}", "Query cache invalidations applied, by kind (rows, table, global).", "cachekit.invalidation.kind", false},
+	metrics.Invalidations: {"cachekit.invalidations", "{invalidation}", "Invalidations applied, by kind (rows, table, global: query cache; url, tag: response cache).", "cachekit.invalidation.kind", false},
 	metrics.Uncached:      {"cachekit.uncached", "{read}", "Query cache reads neither served from the cache nor stored in it, by reason.", "cachekit.uncached.reason", false},
 	metrics.Events:        {"cachekit.events", "{event}", "Events observed, by kind.", "cachekit.event.kind", false},
 	metrics.Entries:       {"cachekit.entries", "{entry}", "Entries held by an in-process cache.", "", true},

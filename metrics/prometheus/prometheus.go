@@ -34,8 +34,9 @@
 //   - cachekit_evictions_total (counter, label reason): entries that left a
 //     memory.Cache, by memory.Reason: "evicted" (size bound), "expired",
 //     "deleted", "replaced", "cleared", "rejected".
-//   - cachekit_invalidations_total (counter, label kind): qcache
-//     invalidations applied: "rows", "table", "global".
+//   - cachekit_invalidations_total (counter, label kind): invalidations
+//     applied: qcache's "rows", "table", "global", httpcache's "url" and
+//     "tag".
 //   - cachekit_uncached_total (counter, label reason): qcache reads
 //     neither served from the cache nor stored in it, by qcache.Reason:
 //     "parse", "not-cacheable", "too-large", "not-opted-in".
@@ -123,7 +124,7 @@ func New(reg prom.Registerer, opts Options) (*Metrics, error) {
 	family(metrics.Misses, "cachekit_misses_total", "Reads that found nothing usable in the cache and load.", prom.CounterValue)
 	family(metrics.StaleServed, "cachekit_stale_served_total", "Stale values served, by reason (revalidate, error).", prom.CounterValue, "reason")
 	family(metrics.Evictions, "cachekit_evictions_total", "Entries that left an in-process cache, by reason.", prom.CounterValue, "reason")
-	family(metrics.Invalidations, "cachekit_invalidations_total", "Query cache invalidations applied, by kind (rows, table, global).", prom.CounterValue, "kind")
+	family(metrics.Invalidations, "cachekit_invalidations_total", "Invalidations applied, by kind (rows, table, global: query cache; url, tag: response cache).", prom.CounterValue, "kind")
 	family(metrics.Uncached, "cachekit_uncached_total", "Query cache reads neither served from the cache nor stored in it, by reason.", prom.CounterValue, "reason")
 	family(metrics.Events, "cachekit_events_total", "Events observed, by kind.", prom.CounterValue, "kind")
 	family(metrics.Entries, "cachekit_entries", "Entries held by an in-process cache.", prom.GaugeValue)
