@@ -524,6 +524,10 @@ func TestStaleWhileRevalidate(t *testing.T) {
 		{name: "directive", cc: "max-age=10, stale-while-revalidate=30", stale: true},
 		{name: "directive over option", opts: Options{StaleWhileRevalidate: time.Hour}, cc: "max-age=10, stale-while-revalidate=1"},
 		{name: "must-revalidate", opts: Options{StaleWhileRevalidate: 30 * time.Second}, cc: "max-age=10, must-revalidate"},
+		{name: "proxy-revalidate", cc: "max-age=10, proxy-revalidate, stale-while-revalidate=30"},
+		// RFC 9111 section 5.2.2.10: s-maxage implies proxy-revalidate.
+		{name: "s-maxage", opts: Options{StaleWhileRevalidate: 30 * time.Second}, cc: "s-maxage=10"},
+		{name: "s-maxage with directive", cc: "s-maxage=10, stale-while-revalidate=30"},
 		{name: "none", cc: "max-age=10"},
 	}
 	for _, tt := range tests {
@@ -569,9 +573,14 @@ func TestStaleIfError(t *testing.T) {
 		name string
 		opts Options
 		cc   string
+		// revalidate: the response forbids stale serving (RFC 9111
+		// sections 5.2.2.2, 5.2.2.8, 5.2.2.10), so the error is served.
+		revalidate bool
 	}{
 		{name: "option", opts: Options{StaleIfError: 60 * time.Second}, cc: "max-age=10"},
 		{name: "directive", cc: "max-age=10, stale-if-error=60"},
+		{name: "must-revalidate", cc: "max-age=10, must-revalidate, stale-if-error=60", revalidate: true},
+		{name: "s-maxage", opts: Options{StaleIfError: 60 * time.Second}, cc: "s-maxage=10", revalidate: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -589,6 +598,12 @@ func TestStaleIfError(t *testing.T) {
 			failing = true
 			f.clock.Advance(30 * time.Second)
 			w := do(h, "GET", "/e")
+			if tt.revalidate {
+				if w.Code != 502 {
+					t.Fatalf("stale served despite %q: %d %q", tt.cc, w.Code, w.Header().Get("Cache-Status"))
+				}
+				return
+			}
 			if w.Code != 200 || body(t, w) != "good" || !hasStatus(w, "fwd-status=502; detail=stale-if-error") {
 				t.Fatalf("within stale-if-error: %d %q %q", w.Code, body(t, w), w.Header().Get("Cache-Status"))
 			}

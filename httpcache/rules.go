@@ -233,7 +233,10 @@ func (c *Cache) decide(r *http.Request, route Route, rec *recorder, now time.Tim
 		d.reason = "expired"
 		return d
 	}
-	if !cc.has("must-revalidate") && !cc.has("proxy-revalidate") {
+	// No stale serving (RFC 9111 section 4.2.4) under must-revalidate,
+	// proxy-revalidate or s-maxage, which implies proxy-revalidate in a
+	// shared cache (section 5.2.2.10).
+	if !cc.has("must-revalidate") && !cc.has("proxy-revalidate") && !cc.has("s-maxage") {
 		d.swr = c.opts.StaleWhileRevalidate
 		if v, ok := cc.seconds("stale-while-revalidate"); ok {
 			d.swr = v
