@@ -925,3 +925,54 @@ func TestLoadTimeout(t *testing.T) {
 		t.Errorf("not-stored reasons %q", got)
 	}
 }
+
+// TestRange: a 206 holds part of a representation, so it is never stored
+// (RFC 9111 section 3.3; the key has no Range), and a Range request
+// answered from a stored 200 gets that whole 200, never a 206.
+func TestRange(t *testing.T) {
+	const full = "0123456789"
+	tests := []struct {
+		name     string
+		opts     Options
+		requests [][]string // request header pairs, in order
+		want     []int      // status of each response
+		bodies   []string
+		runs     int64
+	}{
+		{
+			name:     "206 not stored though listed",
+			opts:     Options{Statuses: []int{200, 206}},
+			requests: [][]string{{"Range", "bytes=0-3"}, nil, nil},
+			want:     []int{206, 200, 200},
+			bodies:   []string{"0123", full, full},
+			runs:     2,
+		},
+		{
+			name:     "Range on a stored 200",
+			requests: [][]string{nil, {"Range", "bytes=0-3"}},
+			want:     []int{200, 200},
+			bodies:   []string{full, full},
+			runs:     1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.opts)
+			h := f.c.Middleware(f.handler(func(w http.ResponseWriter, r *http.Request) {
+				http.ServeContent(w, r, "f.txt", time.Time{}, strings.NewReader(full))
+			}))
+			for i, hdr := range tt.requests {
+				w := do(h, "GET", "/range", hdr...)
+				if w.Code != tt.want[i] || body(t, w) != tt.bodies[i] {
+					t.Errorf("request %d %q: %d %q, want %d %q", i, hdr, w.Code, body(t, w), tt.want[i], tt.bodies[i])
+				}
+				if w.Code == 200 && w.Header().Get("Content-Range") != "" {
+					t.Errorf("request %d: 200 with Content-Range %q", i, w.Header().Get("Content-Range"))
+				}
+			}
+			if n := f.runs.Load(); n != tt.runs {
+				t.Errorf("handler ran %d times, want %d", n, tt.runs)
+			}
+		})
+	}
+}

@@ -40,7 +40,8 @@ type Options struct {
 	TTL time.Duration
 
 	// Statuses are the status codes whose responses may be stored. Default:
-	// 200 only. 404 is added when NegativeTTL is positive.
+	// 200 only. 404 is added when NegativeTTL is positive. 206 is never
+	// stored: it holds only part of the response.
 	Statuses []int
 
 	// NegativeTTL, when positive, stores 404 responses for this long,

@@ -175,6 +175,10 @@ func (c *Cache) decide(r *http.Request, route Route, rec *recorder, now time.Tim
 	status := rec.status
 	negative := status == http.StatusNotFound && c.opts.NegativeTTL > 0
 	switch {
+	case status == http.StatusPartialContent:
+		// Part of a representation, keyed as if it were all of it: never
+		// stored, whatever Statuses says (RFC 9111 section 3.3).
+		d.reason = "partial"
 	case !negative && !slices.Contains(c.opts.Statuses, status):
 		d.reason = "status"
 	case cc.has("no-store"):
