@@ -366,7 +366,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The run outlived Options.LoadTimeout.
 		if stale != nil && stale.age(now) < stale.Fresh+stale.SIE {
 			c.observe(Event{Kind: StaleServed, URL: canon, Key: q.key, Err: err})
-			h.serve(w, r, stale, now, c.status("hit", stale, now)+"; detail=stale-if-error")
+			// Forwarded, so fwd=stale rather than hit (RFC 9211 section 2.1).
+			h.serve(w, r, stale, now, c.status("fwd=stale", stale, now)+"; detail=stale-if-error")
 			return
 		}
 		http.Error(w, "httpcache: "+err.Error(), http.StatusGatewayTimeout)
@@ -381,7 +382,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// RFC 5861 section 4: a stale response rather than an error, for
 		// the requests that waited on the failed run too.
 		c.observe(Event{Kind: StaleServed, URL: canon, Key: q.key, Status: res.e.Status})
-		h.serve(w, r, stale, now, c.status("hit", stale, now)+"; fwd-status="+strconv.Itoa(res.e.Status)+"; detail=stale-if-error")
+		h.serve(w, r, stale, now, c.status("fwd=stale", stale, now)+"; fwd-status="+strconv.Itoa(res.e.Status)+"; detail=stale-if-error")
 		return
 	}
 	collapsed := ""
@@ -405,9 +406,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveRun(w, r, res, now, cs+collapsed)
 }
 
-// status returns the Cache-Status of a response served from e (RFC 9211):
-// its remaining freshness in ttl, negative when stale, in whole seconds
-// consistent with Age.
+// status returns the Cache-Status of a response served from e (RFC 9211),
+// kind being hit or the fwd of a forwarded request: its remaining
+// freshness in ttl, negative when stale, in whole seconds consistent with
+// Age.
 func (c *Cache) status(kind string, e *entry, now time.Time) string {
 	ttl := int64(e.Fresh/time.Second) - int64(e.age(now)/time.Second)
 	return c.opts.Name + "; " + kind + "; ttl=" + strconv.FormatInt(ttl, 10)
@@ -577,7 +579,11 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, e *entry, stored
 // bypass runs the handler without the cache.
 func (h *handler) bypass(w http.ResponseWriter, r *http.Request, canon, reason string) {
 	h.c.observe(Event{Kind: Bypass, URL: canon, Reason: reason})
-	w.Header().Set("Cache-Status", h.c.opts.Name+"; fwd=bypass; detail=\""+reason+"\"")
+	fwd := "bypass"
+	if reason == "method" {
+		fwd = "method" // forwarded for the method's semantics (RFC 9211 section 2.2)
+	}
+	w.Header().Set("Cache-Status", h.c.opts.Name+"; fwd="+fwd+"; detail=\""+reason+"\"")
 	h.next.ServeHTTP(w, r)
 }
 
@@ -591,7 +597,7 @@ func (h *handler) passThrough(w http.ResponseWriter, r *http.Request, canon stri
 		return
 	}
 	c.observe(Event{Kind: Bypass, URL: canon, Reason: "method"})
-	w.Header().Set("Cache-Status", c.opts.Name+`; fwd=bypass; detail="method"`)
+	w.Header().Set("Cache-Status", c.opts.Name+`; fwd=method; detail="method"`)
 	sw := &statusWriter{ResponseWriter: w}
 	h.next.ServeHTTP(sw, r)
 	if sw.status == 0 {
