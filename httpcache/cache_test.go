@@ -82,6 +82,10 @@ func TestStorageRules(t *testing.T) {
 		{name: "201 not in Statuses", status: 201, reason: "status"},
 		{name: "301 in Statuses", opts: Options{Statuses: []int{200, 301}}, status: 301, stored: true},
 		{name: "404 without NegativeTTL", status: 404, reason: "status"},
+		// 206 and 304 answer the request's Range or conditionals, which
+		// the key lacks (RFC 9111 section 3.3, RFC 9110 section 15.4.5).
+		{name: "206 though listed", opts: Options{Statuses: []int{200, 206}}, status: 206, reason: "partial"},
+		{name: "304 though listed", opts: Options{Statuses: []int{200, 304}}, status: 304, reason: "not-modified"},
 		{name: "404 with NegativeTTL", opts: Options{NegativeTTL: time.Second}, status: 404, stored: true},
 		{name: "500", opts: Options{NegativeTTL: time.Second}, status: 500, reason: "status"},
 		// RFC 9111 section 5.2.2.5. Django's cache middleware stored these.

@@ -40,8 +40,8 @@ type Options struct {
 	TTL time.Duration
 
 	// Statuses are the status codes whose responses may be stored. Default:
-	// 200 only. 404 is added when NegativeTTL is positive. 206 is never
-	// stored: it holds only part of the response.
+	// 200 only. 404 is added when NegativeTTL is positive. 206 and 304
+	// are never stored: they answer a request's Range or conditionals.
 	Statuses []int
 
 	// NegativeTTL, when positive, stores 404 responses for this long,

@@ -179,6 +179,10 @@ func (c *Cache) decide(r *http.Request, route Route, rec *recorder, now time.Tim
 		// Part of a representation, keyed as if it were all of it: never
 		// stored, whatever Statuses says (RFC 9111 section 3.3).
 		d.reason = "partial"
+	case status == http.StatusNotModified:
+		// It answers the request's conditionals, which the key lacks, and
+		// has no body to replay to requests without them.
+		d.reason = "not-modified"
 	case !negative && !slices.Contains(c.opts.Statuses, status):
 		d.reason = "status"
 	case cc.has("no-store"):
