@@ -435,6 +435,12 @@ func (h *handler) load(ctx context.Context, q *request, recheck bool) (*result, 
 	rec := newRecorder(c.opts.MaxBodySize)
 	r := q.r.Clone(ctx)
 	r.Method = http.MethodGet // a HEAD is answered from the GET's response
+	// The cache answers If-None-Match and If-Modified-Since itself (see
+	// write): without them the handler writes the full response, which
+	// can be stored and shared with the requests waiting on this run,
+	// rather than a 304 that only this request could use.
+	r.Header.Del("If-None-Match")
+	r.Header.Del("If-Modified-Since")
 	h.next.ServeHTTP(rec, r)
 	rec.finish()
 	if err := ctx.Err(); err != nil {

@@ -983,3 +983,36 @@ func TestRange(t *testing.T) {
 		})
 	}
 }
+
+// TestConditionalMiss: a conditional request that misses runs the handler
+// without its validators, so the full response is stored (and shared with
+// the requests waiting on the run) and the cache answers the condition;
+// otherwise revalidating clients would never fill the cache.
+func TestConditionalMiss(t *testing.T) {
+	tests := []struct {
+		name string
+		req  []string
+	}{
+		{name: "If-None-Match", req: []string{"If-None-Match", `"v1"`}},
+		{name: "If-Modified-Since", req: []string{"If-Modified-Since", t0.Format(http.TimeFormat)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			h := f.c.Middleware(f.handler(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("ETag", `"v1"`)
+				http.ServeContent(w, r, "x.txt", t0, strings.NewReader("hello"))
+			}))
+			w := do(h, "GET", "/cm", tt.req...)
+			if w.Code != 304 || w.Body.Len() != 0 || !hasStatus(w, "stored") || w.Header().Get("ETag") != `"v1"` {
+				t.Errorf("conditional miss: %d %q %q", w.Code, w.Body, w.Header().Get("Cache-Status"))
+			}
+			if w := do(h, "GET", "/cm"); w.Code != 200 || body(t, w) != "hello" || !hasStatus(w, "hit") {
+				t.Errorf("then unconditional: %d %q", w.Code, w.Header().Get("Cache-Status"))
+			}
+			if n := f.runs.Load(); n != 1 {
+				t.Errorf("handler ran %d times, want 1", n)
+			}
+		})
+	}
+}
