@@ -543,7 +543,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 		hdr[k] = slices.Clone(v)
 	}
 	hdr.Set("Age", strconv.FormatInt(int64(e.age(now)/time.Second), 10))
-	hdr.Set("Cache-Status", cacheStatus)
+	setCacheStatus(hdr, cacheStatus)
 	h.write(w, r, e, true)
 }
 
@@ -556,8 +556,19 @@ func (h *handler) serveRun(w http.ResponseWriter, r *http.Request, res *result, 
 	if res.stored {
 		hdr.Set("Age", strconv.FormatInt(int64(res.e.age(now)/time.Second), 10))
 	}
-	hdr.Set("Cache-Status", cacheStatus)
+	setCacheStatus(hdr, cacheStatus)
 	h.write(w, r, res.e, res.stored)
+}
+
+// setCacheStatus adds this cache's member after those the response
+// already has (a cache between the handler and its origin, when the
+// handler is a proxy): RFC 9211 section 2 lists them from the origin's
+// side.
+func setCacheStatus(hdr http.Header, cacheStatus string) {
+	if prev := strings.Join(hdr.Values("Cache-Status"), ", "); prev != "" {
+		cacheStatus = prev + ", " + cacheStatus
+	}
+	hdr.Set("Cache-Status", cacheStatus)
 }
 
 // notModifiedHeaders are the fields a 304 keeps (RFC 9110 section

@@ -1016,3 +1016,30 @@ func TestConditionalMiss(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheStatusAppends: a handler that is itself behind a cache (a
+// reverse proxy) brings its Cache-Status; this cache's member follows it,
+// on the miss and on the hits replaying it (RFC 9211 section 2).
+func TestCacheStatusAppends(t *testing.T) {
+	tests := []struct {
+		name string
+		want string
+	}{
+		{name: "miss", want: "origin; hit, cachekit; fwd=uri-miss; fwd-status=200; stored"},
+		{name: "hit", want: "origin; hit, cachekit; hit; ttl=300"},
+		{name: "304", want: "origin; hit, cachekit; hit; ttl=300"},
+	}
+	f := newFixture(t, Options{})
+	h := f.c.Middleware(f.handler(hello(func(h http.Header) { h.Set("Cache-Status", "origin; hit") })))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req []string
+			if tt.name == "304" {
+				req = []string{"If-None-Match", "*"}
+			}
+			if got := do(h, "GET", "/cs", req...).Header().Values("Cache-Status"); len(got) != 1 || got[0] != tt.want {
+				t.Errorf("Cache-Status %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
