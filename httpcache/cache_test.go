@@ -162,6 +162,8 @@ func TestFreshness(t *testing.T) {
 		{name: "s-maxage over max-age", header: []string{"Cache-Control", "max-age=30, s-maxage=20"}, want: 20 * time.Second},
 		{name: "max-age over Expires", header: []string{"Cache-Control", "max-age=30", "Expires", expires(time.Hour)}, want: 30 * time.Second},
 		{name: "Expires", header: []string{"Expires", expires(40 * time.Second)}, want: 40 * time.Second},
+		// Section 4.2.1: of two values of a directive, the first counts.
+		{name: "first of two max-age", header: []string{"Cache-Control", "max-age=30", "Cache-Control", "max-age=90"}, want: 30 * time.Second},
 		{name: "Expires against Date", header: []string{"Date", t0.Add(-10 * time.Second).Format(http.TimeFormat), "Expires", expires(40 * time.Second)}, want: 50 * time.Second},
 	}
 	for _, tt := range tests {

@@ -27,7 +27,11 @@ func parseCacheControl(h http.Header) directives {
 				continue
 			}
 			name, arg, _ := strings.Cut(part, "=")
-			d[strings.ToLower(strings.TrimSpace(name))] = strings.Trim(strings.TrimSpace(arg), `"`)
+			name = strings.ToLower(strings.TrimSpace(name))
+			if _, dup := d[name]; dup {
+				continue // the first occurrence counts (RFC 9111 section 4.2.1)
+			}
+			d[name] = strings.Trim(strings.TrimSpace(arg), `"`)
 		}
 	}
 	return d
