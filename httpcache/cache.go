@@ -494,6 +494,7 @@ func (h *handler) load(ctx context.Context, q *request, recheck bool) (*result, 
 	if c.epoch.Load() != epoch {
 		return notStored("invalidated", nil)
 	}
+	dropHopByHop(e.Header)
 	e.fill()
 	b := e.encode()
 	ttl := e.Fresh + max(e.SWR, e.SIE)

@@ -1045,3 +1045,38 @@ func TestCacheStatusAppends(t *testing.T) {
 		})
 	}
 }
+
+// TestHopByHopNotStored: fields about one connection (RFC 9110 section
+// 7.6.1) or one proxy (RFC 9111 section 3.1) are not replayed by hits.
+func TestHopByHopNotStored(t *testing.T) {
+	tests := []struct {
+		field, value string
+		kept         bool // end to end: replayed
+	}{
+		{field: "Connection", value: "close, X-Conn-Only"},
+		{field: "X-Conn-Only", value: "1"}, // named by Connection
+		{field: "Keep-Alive", value: "timeout=5"},
+		{field: "Proxy-Connection", value: "close"},
+		{field: "Upgrade", value: "h2c"},
+		{field: "Proxy-Authenticate", value: "Basic"},
+		{field: "X-Kept", value: "1", kept: true},
+	}
+	f := newFixture(t, Options{})
+	h := f.c.Middleware(f.handler(hello(func(h http.Header) {
+		for _, tt := range tests {
+			h.Set(tt.field, tt.value)
+		}
+	})))
+	do(h, "GET", "/hop")
+	w := do(h, "GET", "/hop")
+	if !hasStatus(w, "hit") {
+		t.Fatalf("not a hit: %q", w.Header().Get("Cache-Status"))
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			if got := w.Header().Get(tt.field); (got != "") != tt.kept {
+				t.Errorf("hit's %s = %q, kept %v", tt.field, got, tt.kept)
+			}
+		})
+	}
+}
