@@ -351,6 +351,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c.observe(Event{Kind: Miss, URL: canon, Key: q.key})
+	if reqCC.has("only-if-cached") {
+		// RFC 9111 section 5.2.1.7: no stored response may be used, and
+		// the client asked that the origin not be contacted.
+		http.Error(w, "httpcache: not cached", http.StatusGatewayTimeout)
+		return
+	}
 	recheck := fwd != "request"
 	res, err, shared := c.runs.Do(ctx, q.flightKey(), c.opts.LoadTimeout, func(ctx context.Context) (*result, error) {
 		return h.load(ctx, q, recheck)

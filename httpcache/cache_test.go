@@ -1080,3 +1080,38 @@ func TestHopByHopNotStored(t *testing.T) {
 		})
 	}
 }
+
+// TestOnlyIfCached: RFC 9111 section 5.2.1.7, a request that asks not to
+// reach the origin gets a stored response that may be used, else 504,
+// and never runs the handler.
+func TestOnlyIfCached(t *testing.T) {
+	tests := []struct {
+		name   string
+		prime  bool          // a response is stored first
+		after  time.Duration // then the clock moves on
+		status int
+		body   string
+	}{
+		{name: "fresh", prime: true, status: 200, body: "hello /o"},
+		{name: "nothing stored", status: 504},
+		{name: "stale", prime: true, after: time.Hour, status: 504},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			h := f.c.Middleware(f.handler(hello(nil)))
+			if tt.prime {
+				do(h, "GET", "/o")
+			}
+			f.clock.Advance(tt.after)
+			runs := f.runs.Load()
+			w := do(h, "GET", "/o", "Cache-Control", "only-if-cached")
+			if w.Code != tt.status || (tt.body != "" && body(t, w) != tt.body) {
+				t.Errorf("got %d %q, want %d %q", w.Code, w.Body, tt.status, tt.body)
+			}
+			if n := f.runs.Load(); n != runs {
+				t.Errorf("handler ran %d times", n-runs)
+			}
+		})
+	}
+}

@@ -87,11 +87,12 @@ type Options struct {
 	// request invalidates the URL, as RFC 9111 section 4.4 requires.
 	KeepOnUnsafe bool
 
-	// IgnoreRequestCacheControl ignores the no-cache and no-store
-	// directives of requests (as Django's middleware and Varnish's default
-	// configuration do), so that clients cannot force handler runs: a
-	// shift-reload otherwise goes to the handler. Default false: they are
-	// honoured (RFC 9111 sections 5.2.1.4 and 5.2.1.5).
+	// IgnoreRequestCacheControl ignores the no-cache, no-store and
+	// only-if-cached directives of requests (as Django's middleware and
+	// Varnish's default configuration do), so that clients cannot force
+	// handler runs: a shift-reload otherwise goes to the handler. Default
+	// false: they are honoured (RFC 9111 sections 5.2.1.4, 5.2.1.5 and
+	// 5.2.1.7).
 	IgnoreRequestCacheControl bool
 
 	// Name is the cache's name in Cache-Status (RFC 9211). Default
