@@ -351,6 +351,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c.observe(Event{Kind: Miss, URL: canon, Key: q.key})
+	if reqCC.has("only-if-cached") {
+		// RFC 9111 section 5.2.1.7: no stored response may be used, and
+		// the client asked that the origin not be contacted.
+		http.Error(w, "httpcache: not cached", http.StatusGatewayTimeout)
+		return
+	}
 	recheck := fwd != "request"
 	res, err, shared := c.runs.Do(ctx, q.flightKey(), c.opts.LoadTimeout, func(ctx context.Context) (*result, error) {
 		return h.load(ctx, q, recheck)
@@ -366,7 +372,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The run outlived Options.LoadTimeout.
 		if stale != nil && stale.age(now) < stale.Fresh+stale.SIE {
 			c.observe(Event{Kind: StaleServed, URL: canon, Key: q.key, Err: err})
-			h.serve(w, r, stale, now, c.status("hit", stale, now)+"; detail=stale-if-error")
+			// Forwarded, so fwd=stale rather than hit (RFC 9211 section 2.1).
+			h.serve(w, r, stale, now, c.status("fwd=stale", stale, now)+"; detail=stale-if-error")
 			return
 		}
 		http.Error(w, "httpcache: "+err.Error(), http.StatusGatewayTimeout)
@@ -381,7 +388,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// RFC 5861 section 4: a stale response rather than an error, for
 		// the requests that waited on the failed run too.
 		c.observe(Event{Kind: StaleServed, URL: canon, Key: q.key, Status: res.e.Status})
-		h.serve(w, r, stale, now, c.status("hit", stale, now)+"; fwd-status="+strconv.Itoa(res.e.Status)+"; detail=stale-if-error")
+		h.serve(w, r, stale, now, c.status("fwd=stale", stale, now)+"; fwd-status="+strconv.Itoa(res.e.Status)+"; detail=stale-if-error")
 		return
 	}
 	collapsed := ""
@@ -405,9 +412,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveRun(w, r, res, now, cs+collapsed)
 }
 
-// status returns the Cache-Status of a response served from e (RFC 9211):
-// its remaining freshness in ttl, negative when stale, in whole seconds
-// consistent with Age.
+// status returns the Cache-Status of a response served from e (RFC 9211),
+// kind being hit or the fwd of a forwarded request: its remaining
+// freshness in ttl, negative when stale, in whole seconds consistent with
+// Age.
 func (c *Cache) status(kind string, e *entry, now time.Time) string {
 	ttl := int64(e.Fresh/time.Second) - int64(e.age(now)/time.Second)
 	return c.opts.Name + "; " + kind + "; ttl=" + strconv.FormatInt(ttl, 10)
@@ -433,6 +441,12 @@ func (h *handler) load(ctx context.Context, q *request, recheck bool) (*result, 
 	rec := newRecorder(c.opts.MaxBodySize)
 	r := q.r.Clone(ctx)
 	r.Method = http.MethodGet // a HEAD is answered from the GET's response
+	// The cache answers If-None-Match and If-Modified-Since itself (see
+	// write): without them the handler writes the full response, which
+	// can be stored and shared with the requests waiting on this run,
+	// rather than a 304 that only this request could use.
+	r.Header.Del("If-None-Match")
+	r.Header.Del("If-Modified-Since")
 	h.next.ServeHTTP(rec, r)
 	rec.finish()
 	if err := ctx.Err(); err != nil {
@@ -486,6 +500,7 @@ func (h *handler) load(ctx context.Context, q *request, recheck bool) (*result, 
 	if c.epoch.Load() != epoch {
 		return notStored("invalidated", nil)
 	}
+	dropHopByHop(e.Header)
 	e.fill()
 	b := e.encode()
 	ttl := e.Fresh + max(e.SWR, e.SIE)
@@ -535,7 +550,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 		hdr[k] = slices.Clone(v)
 	}
 	hdr.Set("Age", strconv.FormatInt(int64(e.age(now)/time.Second), 10))
-	hdr.Set("Cache-Status", cacheStatus)
+	setCacheStatus(hdr, cacheStatus)
 	h.write(w, r, e, true)
 }
 
@@ -548,8 +563,19 @@ func (h *handler) serveRun(w http.ResponseWriter, r *http.Request, res *result, 
 	if res.stored {
 		hdr.Set("Age", strconv.FormatInt(int64(res.e.age(now)/time.Second), 10))
 	}
-	hdr.Set("Cache-Status", cacheStatus)
+	setCacheStatus(hdr, cacheStatus)
 	h.write(w, r, res.e, res.stored)
+}
+
+// setCacheStatus adds this cache's member after those the response
+// already has (a cache between the handler and its origin, when the
+// handler is a proxy): RFC 9211 section 2 lists them from the origin's
+// side.
+func setCacheStatus(hdr http.Header, cacheStatus string) {
+	if prev := strings.Join(hdr.Values("Cache-Status"), ", "); prev != "" {
+		cacheStatus = prev + ", " + cacheStatus
+	}
+	hdr.Set("Cache-Status", cacheStatus)
 }
 
 // notModifiedHeaders are the fields a 304 keeps (RFC 9110 section
@@ -577,7 +603,11 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, e *entry, stored
 // bypass runs the handler without the cache.
 func (h *handler) bypass(w http.ResponseWriter, r *http.Request, canon, reason string) {
 	h.c.observe(Event{Kind: Bypass, URL: canon, Reason: reason})
-	w.Header().Set("Cache-Status", h.c.opts.Name+"; fwd=bypass; detail=\""+reason+"\"")
+	fwd := "bypass"
+	if reason == "method" {
+		fwd = "method" // forwarded for the method's semantics (RFC 9211 section 2.2)
+	}
+	w.Header().Set("Cache-Status", h.c.opts.Name+"; fwd="+fwd+"; detail=\""+reason+"\"")
 	h.next.ServeHTTP(w, r)
 }
 
@@ -591,7 +621,7 @@ func (h *handler) passThrough(w http.ResponseWriter, r *http.Request, canon stri
 		return
 	}
 	c.observe(Event{Kind: Bypass, URL: canon, Reason: "method"})
-	w.Header().Set("Cache-Status", c.opts.Name+`; fwd=bypass; detail="method"`)
+	w.Header().Set("Cache-Status", c.opts.Name+`; fwd=method; detail="method"`)
 	sw := &statusWriter{ResponseWriter: w}
 	h.next.ServeHTTP(sw, r)
 	if sw.status == 0 {

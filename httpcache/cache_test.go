@@ -82,6 +82,10 @@ func TestStorageRules(t *testing.T) {
 		{name: "201 not in Statuses", status: 201, reason: "status"},
 		{name: "301 in Statuses", opts: Options{Statuses: []int{200, 301}}, status: 301, stored: true},
 		{name: "404 without NegativeTTL", status: 404, reason: "status"},
+		// 206 and 304 answer the request's Range or conditionals, which
+		// the key lacks (RFC 9111 section 3.3, RFC 9110 section 15.4.5).
+		{name: "206 though listed", opts: Options{Statuses: []int{200, 206}}, status: 206, reason: "partial"},
+		{name: "304 though listed", opts: Options{Statuses: []int{200, 304}}, status: 304, reason: "not-modified"},
 		{name: "404 with NegativeTTL", opts: Options{NegativeTTL: time.Second}, status: 404, stored: true},
 		{name: "500", opts: Options{NegativeTTL: time.Second}, status: 500, reason: "status"},
 		// RFC 9111 section 5.2.2.5. Django's cache middleware stored these.
@@ -158,6 +162,8 @@ func TestFreshness(t *testing.T) {
 		{name: "s-maxage over max-age", header: []string{"Cache-Control", "max-age=30, s-maxage=20"}, want: 20 * time.Second},
 		{name: "max-age over Expires", header: []string{"Cache-Control", "max-age=30", "Expires", expires(time.Hour)}, want: 30 * time.Second},
 		{name: "Expires", header: []string{"Expires", expires(40 * time.Second)}, want: 40 * time.Second},
+		// Section 4.2.1: of two values of a directive, the first counts.
+		{name: "first of two max-age", header: []string{"Cache-Control", "max-age=30", "Cache-Control", "max-age=90"}, want: 30 * time.Second},
 		{name: "Expires against Date", header: []string{"Date", t0.Add(-10 * time.Second).Format(http.TimeFormat), "Expires", expires(40 * time.Second)}, want: 50 * time.Second},
 	}
 	for _, tt := range tests {
@@ -376,7 +382,8 @@ func TestUnsafeMethods(t *testing.T) {
 			}))
 			do(h, "GET", "/u")
 			do(h, "GET", "/other")
-			if w := do(h, "POST", "/u"); w.Code != tt.status || !hasStatus(w, "bypass") {
+			// RFC 9211 section 2.2: fwd=method, the method's semantics.
+			if w := do(h, "POST", "/u"); w.Code != tt.status || !hasStatus(w, "cachekit; fwd=method;") {
 				t.Fatalf("POST: %d %q", w.Code, w.Header().Get("Cache-Status"))
 			}
 			for _, p := range tt.invalidate {
@@ -524,6 +531,10 @@ func TestStaleWhileRevalidate(t *testing.T) {
 		{name: "directive", cc: "max-age=10, stale-while-revalidate=30", stale: true},
 		{name: "directive over option", opts: Options{StaleWhileRevalidate: time.Hour}, cc: "max-age=10, stale-while-revalidate=1"},
 		{name: "must-revalidate", opts: Options{StaleWhileRevalidate: 30 * time.Second}, cc: "max-age=10, must-revalidate"},
+		{name: "proxy-revalidate", cc: "max-age=10, proxy-revalidate, stale-while-revalidate=30"},
+		// RFC 9111 section 5.2.2.10: s-maxage implies proxy-revalidate.
+		{name: "s-maxage", opts: Options{StaleWhileRevalidate: 30 * time.Second}, cc: "s-maxage=10"},
+		{name: "s-maxage with directive", cc: "s-maxage=10, stale-while-revalidate=30"},
 		{name: "none", cc: "max-age=10"},
 	}
 	for _, tt := range tests {
@@ -569,9 +580,14 @@ func TestStaleIfError(t *testing.T) {
 		name string
 		opts Options
 		cc   string
+		// revalidate: the response forbids stale serving (RFC 9111
+		// sections 5.2.2.2, 5.2.2.8, 5.2.2.10), so the error is served.
+		revalidate bool
 	}{
 		{name: "option", opts: Options{StaleIfError: 60 * time.Second}, cc: "max-age=10"},
 		{name: "directive", cc: "max-age=10, stale-if-error=60"},
+		{name: "must-revalidate", cc: "max-age=10, must-revalidate, stale-if-error=60", revalidate: true},
+		{name: "s-maxage", opts: Options{StaleIfError: 60 * time.Second}, cc: "s-maxage=10", revalidate: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -589,7 +605,15 @@ func TestStaleIfError(t *testing.T) {
 			failing = true
 			f.clock.Advance(30 * time.Second)
 			w := do(h, "GET", "/e")
-			if w.Code != 200 || body(t, w) != "good" || !hasStatus(w, "fwd-status=502; detail=stale-if-error") {
+			if tt.revalidate {
+				if w.Code != 502 {
+					t.Fatalf("stale served despite %q: %d %q", tt.cc, w.Code, w.Header().Get("Cache-Status"))
+				}
+				return
+			}
+			// Forwarded, so not a hit (RFC 9211 section 2.1): the stale
+			// response stands in for the 502 the handler answered.
+			if w.Code != 200 || body(t, w) != "good" || !hasStatus(w, "cachekit; fwd=stale; ttl=-20; fwd-status=502; detail=stale-if-error") {
 				t.Fatalf("within stale-if-error: %d %q %q", w.Code, body(t, w), w.Header().Get("Cache-Status"))
 			}
 			f.clock.Advance(41 * time.Second)
@@ -899,7 +923,7 @@ func TestLoadTimeout(t *testing.T) {
 		t.Errorf("no stale response: %d", w.Code)
 	}
 	f.clock.Advance(20 * time.Second)
-	if w := do(h, "GET", "/t"); w.Code != 200 || body(t, w) != "v1" || !hasStatus(w, "stale-if-error") {
+	if w := do(h, "GET", "/t"); w.Code != 200 || body(t, w) != "v1" || !hasStatus(w, "cachekit; fwd=stale; ttl=-10; detail=stale-if-error") {
 		t.Errorf("stale response: %d %q %q", w.Code, body(t, w), w.Header().Get("Cache-Status"))
 	}
 	slow.Store(false)
@@ -908,5 +932,186 @@ func TestLoadTimeout(t *testing.T) {
 	}
 	if got := f.reasons(NotStored); len(got) != 2 || got[0] != "timeout" || got[1] != "timeout" {
 		t.Errorf("not-stored reasons %q", got)
+	}
+}
+
+// TestRange: a 206 holds part of a representation, so it is never stored
+// (RFC 9111 section 3.3; the key has no Range), and a Range request
+// answered from a stored 200 gets that whole 200, never a 206.
+func TestRange(t *testing.T) {
+	const full = "0123456789"
+	tests := []struct {
+		name     string
+		opts     Options
+		requests [][]string // request header pairs, in order
+		want     []int      // status of each response
+		bodies   []string
+		runs     int64
+	}{
+		{
+			name:     "206 not stored though listed",
+			opts:     Options{Statuses: []int{200, 206}},
+			requests: [][]string{{"Range", "bytes=0-3"}, nil, nil},
+			want:     []int{206, 200, 200},
+			bodies:   []string{"0123", full, full},
+			runs:     2,
+		},
+		{
+			name:     "Range on a stored 200",
+			requests: [][]string{nil, {"Range", "bytes=0-3"}},
+			want:     []int{200, 200},
+			bodies:   []string{full, full},
+			runs:     1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.opts)
+			h := f.c.Middleware(f.handler(func(w http.ResponseWriter, r *http.Request) {
+				http.ServeContent(w, r, "f.txt", time.Time{}, strings.NewReader(full))
+			}))
+			for i, hdr := range tt.requests {
+				w := do(h, "GET", "/range", hdr...)
+				if w.Code != tt.want[i] || body(t, w) != tt.bodies[i] {
+					t.Errorf("request %d %q: %d %q, want %d %q", i, hdr, w.Code, body(t, w), tt.want[i], tt.bodies[i])
+				}
+				if w.Code == 200 && w.Header().Get("Content-Range") != "" {
+					t.Errorf("request %d: 200 with Content-Range %q", i, w.Header().Get("Content-Range"))
+				}
+			}
+			if n := f.runs.Load(); n != tt.runs {
+				t.Errorf("handler ran %d times, want %d", n, tt.runs)
+			}
+		})
+	}
+}
+
+// TestConditionalMiss: a conditional request that misses runs the handler
+// without its validators, so the full response is stored (and shared with
+// the requests waiting on the run) and the cache answers the condition;
+// otherwise revalidating clients would never fill the cache.
+func TestConditionalMiss(t *testing.T) {
+	tests := []struct {
+		name string
+		req  []string
+	}{
+		{name: "If-None-Match", req: []string{"If-None-Match", `"v1"`}},
+		{name: "If-Modified-Since", req: []string{"If-Modified-Since", t0.Format(http.TimeFormat)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			h := f.c.Middleware(f.handler(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("ETag", `"v1"`)
+				http.ServeContent(w, r, "x.txt", t0, strings.NewReader("hello"))
+			}))
+			w := do(h, "GET", "/cm", tt.req...)
+			if w.Code != 304 || w.Body.Len() != 0 || !hasStatus(w, "stored") || w.Header().Get("ETag") != `"v1"` {
+				t.Errorf("conditional miss: %d %q %q", w.Code, w.Body, w.Header().Get("Cache-Status"))
+			}
+			if w := do(h, "GET", "/cm"); w.Code != 200 || body(t, w) != "hello" || !hasStatus(w, "hit") {
+				t.Errorf("then unconditional: %d %q", w.Code, w.Header().Get("Cache-Status"))
+			}
+			if n := f.runs.Load(); n != 1 {
+				t.Errorf("handler ran %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// TestCacheStatusAppends: a handler that is itself behind a cache (a
+// reverse proxy) brings its Cache-Status; this cache's member follows it,
+// on the miss and on the hits replaying it (RFC 9211 section 2).
+func TestCacheStatusAppends(t *testing.T) {
+	tests := []struct {
+		name string
+		want string
+	}{
+		{name: "miss", want: "origin; hit, cachekit; fwd=uri-miss; fwd-status=200; stored"},
+		{name: "hit", want: "origin; hit, cachekit; hit; ttl=300"},
+		{name: "304", want: "origin; hit, cachekit; hit; ttl=300"},
+	}
+	f := newFixture(t, Options{})
+	h := f.c.Middleware(f.handler(hello(func(h http.Header) { h.Set("Cache-Status", "origin; hit") })))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req []string
+			if tt.name == "304" {
+				req = []string{"If-None-Match", "*"}
+			}
+			if got := do(h, "GET", "/cs", req...).Header().Values("Cache-Status"); len(got) != 1 || got[0] != tt.want {
+				t.Errorf("Cache-Status %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHopByHopNotStored: fields about one connection (RFC 9110 section
+// 7.6.1) or one proxy (RFC 9111 section 3.1) are not replayed by hits.
+func TestHopByHopNotStored(t *testing.T) {
+	tests := []struct {
+		field, value string
+		kept         bool // end to end: replayed
+	}{
+		{field: "Connection", value: "close, X-Conn-Only"},
+		{field: "X-Conn-Only", value: "1"}, // named by Connection
+		{field: "Keep-Alive", value: "timeout=5"},
+		{field: "Proxy-Connection", value: "close"},
+		{field: "Upgrade", value: "h2c"},
+		{field: "Proxy-Authenticate", value: "Basic"},
+		{field: "X-Kept", value: "1", kept: true},
+	}
+	f := newFixture(t, Options{})
+	h := f.c.Middleware(f.handler(hello(func(h http.Header) {
+		for _, tt := range tests {
+			h.Set(tt.field, tt.value)
+		}
+	})))
+	do(h, "GET", "/hop")
+	w := do(h, "GET", "/hop")
+	if !hasStatus(w, "hit") {
+		t.Fatalf("not a hit: %q", w.Header().Get("Cache-Status"))
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			if got := w.Header().Get(tt.field); (got != "") != tt.kept {
+				t.Errorf("hit's %s = %q, kept %v", tt.field, got, tt.kept)
+			}
+		})
+	}
+}
+
+// TestOnlyIfCached: RFC 9111 section 5.2.1.7, a request that asks not to
+// reach the origin gets a stored response that may be used, else 504,
+// and never runs the handler.
+func TestOnlyIfCached(t *testing.T) {
+	tests := []struct {
+		name   string
+		prime  bool          // a response is stored first
+		after  time.Duration // then the clock moves on
+		status int
+		body   string
+	}{
+		{name: "fresh", prime: true, status: 200, body: "hello /o"},
+		{name: "nothing stored", status: 504},
+		{name: "stale", prime: true, after: time.Hour, status: 504},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			h := f.c.Middleware(f.handler(hello(nil)))
+			if tt.prime {
+				do(h, "GET", "/o")
+			}
+			f.clock.Advance(tt.after)
+			runs := f.runs.Load()
+			w := do(h, "GET", "/o", "Cache-Control", "only-if-cached")
+			if w.Code != tt.status || (tt.body != "" && body(t, w) != tt.body) {
+				t.Errorf("got %d %q, want %d %q", w.Code, w.Body, tt.status, tt.body)
+			}
+			if n := f.runs.Load(); n != runs {
+				t.Errorf("handler ran %d times", n-runs)
+			}
+		})
 	}
 }

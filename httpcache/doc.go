@@ -47,7 +47,8 @@
 // waiting request then runs the handler itself. Stale responses are served
 // inside their stale-while-revalidate window while one background request
 // refreshes them, and inside their stale-if-error window in place of a 5xx
-// or of a run that Options.LoadTimeout cut short.
+// or of a run that Options.LoadTimeout cut short; never when the response
+// says must-revalidate, proxy-revalidate or s-maxage.
 //
 // # Invalidation
 //
@@ -92,7 +93,10 @@
 // A page that must change as soon as it is edited should say so itself,
 // e.g. "Cache-Control: max-age=0, s-maxage=300": browsers then revalidate
 // every time (a 304 from this Cache when nothing changed), while this
-// Cache, a shared cache, keeps it for s-maxage.
+// Cache, a shared cache, keeps it for s-maxage. s-maxage implies
+// proxy-revalidate (RFC 9111 section 5.2.2.10), so such a page is never
+// served stale; for stale-while-revalidate and stale-if-error, send
+// "Cache-Control: max-age=0" and give the lifetime in Route.TTL instead.
 //
 // Stored responses carry the generations of their stamps; a stamp evicted
 // from the store orphans its responses (the safe direction). Options.Store

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -184,6 +185,27 @@ func (e *entry) fill() {
 		if h.Get("Expires") == "" {
 			h.Set("Expires", e.Stored.Add(e.Fresh).UTC().Format(http.TimeFormat))
 		}
+	}
+}
+
+// hopByHop are the fields about one connection (RFC 9110 section 7.6.1)
+// or one proxy (RFC 9111 section 3.1), which a stored response must not
+// replay.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Transfer-Encoding", "Upgrade",
+	"Proxy-Authenticate", "Proxy-Authentication-Info", "Proxy-Authorization"}
+
+// dropHopByHop removes from h the hop-by-hop fields and those its
+// Connection field names.
+func dropHopByHop(h http.Header) {
+	for _, line := range h.Values("Connection") {
+		for name := range strings.SplitSeq(line, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
 	}
 }
 

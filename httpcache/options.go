@@ -40,7 +40,8 @@ type Options struct {
 	TTL time.Duration
 
 	// Statuses are the status codes whose responses may be stored. Default:
-	// 200 only. 404 is added when NegativeTTL is positive.
+	// 200 only. 404 is added when NegativeTTL is positive. 206 and 304
+	// are never stored: they answer a request's Range or conditionals.
 	Statuses []int
 
 	// NegativeTTL, when positive, stores 404 responses for this long,
@@ -86,11 +87,12 @@ type Options struct {
 	// request invalidates the URL, as RFC 9111 section 4.4 requires.
 	KeepOnUnsafe bool
 
-	// IgnoreRequestCacheControl ignores the no-cache and no-store
-	// directives of requests (as Django's middleware and Varnish's default
-	// configuration do), so that clients cannot force handler runs: a
-	// shift-reload otherwise goes to the handler. Default false: they are
-	// honoured (RFC 9111 sections 5.2.1.4 and 5.2.1.5).
+	// IgnoreRequestCacheControl ignores the no-cache, no-store and
+	// only-if-cached directives of requests (as Django's middleware and
+	// Varnish's default configuration do), so that clients cannot force
+	// handler runs: a shift-reload otherwise goes to the handler. Default
+	// false: they are honoured (RFC 9111 sections 5.2.1.4, 5.2.1.5 and
+	// 5.2.1.7).
 	IgnoreRequestCacheControl bool
 
 	// Name is the cache's name in Cache-Status (RFC 9211). Default

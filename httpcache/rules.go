@@ -27,7 +27,11 @@ func parseCacheControl(h http.Header) directives {
 				continue
 			}
 			name, arg, _ := strings.Cut(part, "=")
-			d[strings.ToLower(strings.TrimSpace(name))] = strings.Trim(strings.TrimSpace(arg), `"`)
+			name = strings.ToLower(strings.TrimSpace(name))
+			if _, dup := d[name]; dup {
+				continue // the first occurrence counts (RFC 9111 section 4.2.1)
+			}
+			d[name] = strings.Trim(strings.TrimSpace(arg), `"`)
 		}
 	}
 	return d
@@ -175,6 +179,14 @@ func (c *Cache) decide(r *http.Request, route Route, rec *recorder, now time.Tim
 	status := rec.status
 	negative := status == http.StatusNotFound && c.opts.NegativeTTL > 0
 	switch {
+	case status == http.StatusPartialContent:
+		// Part of a representation, keyed as if it were all of it: never
+		// stored, whatever Statuses says (RFC 9111 section 3.3).
+		d.reason = "partial"
+	case status == http.StatusNotModified:
+		// It answers the request's conditionals, which the key lacks, and
+		// has no body to replay to requests without them.
+		d.reason = "not-modified"
 	case !negative && !slices.Contains(c.opts.Statuses, status):
 		d.reason = "status"
 	case cc.has("no-store"):
@@ -233,7 +245,10 @@ func (c *Cache) decide(r *http.Request, route Route, rec *recorder, now time.Tim
 		d.reason = "expired"
 		return d
 	}
-	if !cc.has("must-revalidate") && !cc.has("proxy-revalidate") {
+	// No stale serving (RFC 9111 section 4.2.4) under must-revalidate,
+	// proxy-revalidate or s-maxage, which implies proxy-revalidate in a
+	// shared cache (section 5.2.2.10).
+	if !cc.has("must-revalidate") && !cc.has("proxy-revalidate") && !cc.has("s-maxage") {
 		d.swr = c.opts.StaleWhileRevalidate
 		if v, ok := cc.seconds("stale-while-revalidate"); ok {
 			d.swr = v
