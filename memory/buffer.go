@@ -13,8 +13,8 @@ import (
 // are lost: the policy sees a sample of the reads, which is what a
 // frequency sketch needs, while writes (insert, replace, delete) are never
 // buffered and apply to the policy synchronously. (A lock-free Set, which
-// only swaps a value, records its use here like a hit.) Records of the
-// hottest keys are also dropped when drained: see policy.read.
+// only swaps a value, records its use here like a hit.) Hits on a node
+// already applied in the current read epoch are not recorded: see read.
 //
 // Every write also drains the stripes that hold records, while it holds
 // c.mu, before its own policy event: records do not wait long when reads

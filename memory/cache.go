@@ -401,7 +401,8 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 		}
 		return false
 	}
-	if ttl == 0 && !onlyIfAbsent && c.weigher == nil && c.vkind != valueOther && c.setFast(key, value) {
+	h := c.hashOf(key) // once: the fast way, the node and the locked way share it
+	if ttl == 0 && !onlyIfAbsent && c.weigher == nil && c.vkind != valueOther && c.setFast(h, key, value) {
 		return true
 	}
 	var ev []evicted[K, V]
@@ -411,10 +412,10 @@ func (c *core[K, V]) set(key K, value V, ttl time.Duration, onlyIfAbsent bool) b
 	// the write will likely be made in place and need none.
 	var n *node[K, V]
 	if c.vkind == valueOther || onlyIfAbsent {
-		n = c.newNode(key, value, expires)
+		n = newNode(key, h, value, expires)
 	}
 	c.mu.Lock()
-	stored := c.setLocked(key, value, expires, n, onlyIfAbsent, &ev)
+	stored := c.setLocked(key, h, value, expires, n, onlyIfAbsent, &ev)
 	c.mu.Unlock()
 	c.notify(ev)
 	return stored
@@ -428,25 +429,20 @@ func (n *node[K, V]) with(value V, expires int64, weight uint32) *node[K, V] {
 	return c
 }
 
-// newNode returns an unpublished node for key.
-func (c *core[K, V]) newNode(key K, value V, expires int64) *node[K, V] {
-	n := &node[K, V]{key: key, value: value, hash: c.hashOf(key), heapIndex: -1}
+// newNode returns an unpublished node for key, whose hash is h.
+func newNode[K comparable, V any](key K, h uint64, value V, expires int64) *node[K, V] {
+	n := &node[K, V]{key: key, value: value, hash: h, heapIndex: -1}
 	n.expires.Store(expires)
 	return n
 }
 
-// setLocked stores value under key until the stamp expires (0: never), or only
-// when the key is absent or expired if onlyIfAbsent. It reports whether it
-// stored. n is nil or a node from newNode with the same contents, used if
-// a new node is needed. c.mu must be held.
-func (c *core[K, V]) setLocked(key K, value V, expires int64, n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
+// setLocked stores value under key (whose hash is h) until the stamp
+// expires (0: never), or only when the key is absent or expired if
+// onlyIfAbsent. It reports whether it stored. n is nil or a node from
+// newNode with the same contents, used if a new node is needed. c.mu must
+// be held.
+func (c *core[K, V]) setLocked(key K, h uint64, value V, expires int64, n *node[K, V], onlyIfAbsent bool, ev *[]evicted[K, V]) bool {
 	c.drainAll()
-	var h uint64
-	if n != nil {
-		h = n.hash
-	} else {
-		h = c.hashOf(key)
-	}
 	s, old := c.index.find(h, key)
 	if old != nil && !c.live(old) {
 		c.removeExpired(old, ev)
@@ -477,7 +473,7 @@ func (c *core[K, V]) setLocked(key K, value V, expires int64, n *node[K, V], onl
 		return true          // same weight: the bound holds
 	}
 	if n == nil {
-		n = c.newNode(key, value, expires)
+		n = newNode(key, h, value, expires)
 	}
 	n.weight = w // not published yet
 	if old != nil {
@@ -555,7 +551,7 @@ func (c *core[K, V]) update(key K, fn func(V) (V, error)) (V, error) {
 	c.invalidateLoad(key)
 	n := old
 	if c.vkind != valueOther && w == old.weight {
-		c.storeValue(old, v) // the expiry stays: in place
+		c.swapValue(old, v) // the expiry stays: in place
 		release(old)
 	} else {
 		kill(old)

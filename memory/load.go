@@ -115,7 +115,7 @@ func (c *core[K, V]) runLoad(ctx context.Context, key K, load func(context.Conte
 	if c.loads[key] == ticket {
 		delete(c.loads, key)
 		c.loading.Store(int32(len(c.loads)))
-		c.setLocked(key, v, c.deadline(c.ttl), nil, false, &ev)
+		c.setLocked(key, c.hashOf(key), v, c.deadline(c.ttl), nil, false, &ev)
 	}
 	c.mu.Unlock()
 	c.notify(ev)

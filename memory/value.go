@@ -116,19 +116,6 @@ func (c *core[K, V]) valueOf(n *node[K, V]) V {
 	return n.value
 }
 
-// storeValue replaces n's value in place. c.vkind must not be valueOther;
-// c.mu must be held.
-func (c *core[K, V]) storeValue(n *node[K, V], v V) {
-	switch c.vkind {
-	case valuePointer:
-		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&n.value)), *(*unsafe.Pointer)(unsafe.Pointer(&v)))
-	case valueWord:
-		atomic.StoreUint64((*uint64)(unsafe.Pointer(&n.value)), *(*uint64)(unsafe.Pointer(&v)))
-	default:
-		panic("memory: storeValue of a value that is not one word")
-	}
-}
-
 // swapValue replaces n's value in place and returns the previous one. c.vkind
 // must not be valueOther. Either c.mu is held or n is held (lock-free
 // setter).
@@ -144,12 +131,12 @@ func (c *core[K, V]) swapValue(n *node[K, V], v V) V {
 	panic("memory: swapValue of a value that is not one word")
 }
 
-// setFast replaces the value of key's live entry without taking c.mu, when
+// setFast replaces the value of key's (hash h) live entry without taking c.mu, when
 // it can (see the top of this file): a one-word value, no weigher, no
 // expiry on the entry nor by default, and no GetOrLoad in progress. It
 // reports whether it did; the caller takes the locked way otherwise.
-func (c *core[K, V]) setFast(key K, value V) bool {
-	n := c.index.get(c.hashOf(key), key)
+func (c *core[K, V]) setFast(h uint64, key K, value V) bool {
+	n := c.index.get(h, key)
 	if n == nil || !tryHold(n) {
 		return false
 	}
