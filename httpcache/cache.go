@@ -211,6 +211,12 @@ func (c *Cache) mint(ctx context.Context, key string) (string, error) {
 		return v, err
 	}
 	cur, err := c.store.Get(ctx, key)
+	if errors.Is(err, cachekit.ErrMiss) {
+		// Another writer's stamp is gone again (evicted): store ours. Not
+		// atomic, which is safe: entries recorded under a generation that
+		// lost this race are orphaned.
+		return v, c.store.Set(ctx, key, []byte(v), cachekit.NoExpiry)
+	}
 	if err != nil {
 		return "", err
 	}

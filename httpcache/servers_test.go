@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cachekit/cachekit"
 	"github.com/cachekit/cachekit/disk"
@@ -106,4 +109,35 @@ func openStore(t *testing.T, kind string) cachekit.Store {
 		t.Cleanup(func() { c.Clear(context.Background()) })
 	}
 	return s
+}
+
+// lostAddStore is a real store whose Add always reports another writer's
+// key, which is then gone: a stamp minted concurrently and evicted before
+// this writer could read it.
+type lostAddStore struct{ *memory.Store }
+
+func (s lostAddStore) Add(context.Context, string, []byte, time.Duration) (bool, error) {
+	return false, nil
+}
+
+// TestMintAfterLostAdd: a stamp that another writer added and that is gone
+// when read back is minted anew, and responses are stored and served.
+func TestMintAfterLostAdd(t *testing.T) {
+	store, err := memory.NewStore(memory.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Must(Options{Store: lostAddStore{store}})
+	t.Cleanup(func() { c.Close(); store.Close() })
+	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Surrogate-Key", "posts")
+		fmt.Fprint(w, "page")
+	}))
+	for i, want := range []string{"stored", "hit"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://example.com/p", nil))
+		if cs := w.Header().Get("Cache-Status"); !strings.Contains(cs, want) {
+			t.Fatalf("request %d: Cache-Status %q, want %q", i+1, cs, want)
+		}
+	}
 }
