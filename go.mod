@@ -9,6 +9,7 @@ require (
 	github.com/pganalyze/pg_query_go/v6 v6.2.5
 	github.com/pingcap/tidb/pkg/parser v0.0.0-20260418072757-ce92298d1124
 	github.com/redis/rueidis v1.0.79
+	golang.org/x/term v0.45.0
 	google.golang.org/protobuf v1.33.0
 	modernc.org/sqlite v1.59.0
 )

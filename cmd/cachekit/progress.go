@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // progress draws one line of progress on a terminal, redrawn in place:
@@ -109,13 +111,9 @@ func progressLine(label string, done, total int64, elapsed time.Duration, frame 
 		strings.Repeat("=", filled), strings.Repeat(" ", progressWidth-filled), done*100/total, el)
 }
 
-// isTerminal reports whether w is a character device (a terminal), the
-// test the term packages make, without their dependency.
+// isTerminal reports whether w is a terminal. A character-device test
+// would take /dev/null for one; x/term asks the terminal driver.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }

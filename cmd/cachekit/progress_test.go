@@ -46,6 +46,15 @@ func TestProgressDrawsOnlyOnTerminals(t *testing.T) {
 	if p := startProgress(f, "x", 1); p != nil {
 		t.Errorf("startProgress on a regular file = %v, want nil", p)
 	}
+	// A character device that is not a terminal (2>/dev/null).
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if p := startProgress(null, "x", 1); p != nil {
+		t.Errorf("startProgress on %s = %v, want nil", os.DevNull, p)
+	}
 	// A nil progress is a no-op.
 	var p *progress
 	p.add(1)
